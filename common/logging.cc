@@ -45,25 +45,42 @@ std::string FormatLogLine(std::string_view level, std::string_view msg,
     line["level"] = level;
     line["msg"] = msg;
     if (fields.is_object()) {
-      for (const auto& [k, v] : fields.items()) line[k] = v;
+      for (const auto& [k, v] : fields.items()) {
+        // A field must not overwrite the line's own ts/level/msg.
+        const bool reserved = k == "ts" || k == "level" || k == "msg";
+        line[reserved ? "field." + k : k] = v;
+      }
+    } else if (!fields.is_null()) {
+      line["fields"] = fields;  // not an object: keep it rather than drop it
     }
     return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   std::string out = ts + " " + std::string(level) + " " + std::string(msg);
+  auto text = [](const nlohmann::json& v) {
+    return v.is_string() ? v.get<std::string>()
+                         : v.dump(-1, ' ', false,
+                                  nlohmann::json::error_handler_t::replace);
+  };
   if (fields.is_object()) {
-    for (const auto& [k, v] : fields.items()) {
-      out += " " + k + "=" +
-             (v.is_string() ? v.get<std::string>()
-                            : v.dump(-1, ' ', false,
-                                     nlohmann::json::error_handler_t::replace));
-    }
+    for (const auto& [k, v] : fields.items()) out += " " + k + "=" + text(v);
+  } else if (!fields.is_null()) {
+    out += " fields=" + text(fields);
   }
   return out;
 }
 
 void InitLogging(const LogOptions& options) {
   g_json = options.json;
-  Logger()->set_level(spdlog::level::from_str(options.level));
+  // spdlog maps an unknown name to "off", so a typo would silence every log;
+  // fall back to info and say so instead.
+  spdlog::level::level_enum level = spdlog::level::from_str(options.level);
+  const bool known = level != spdlog::level::off || options.level == "off";
+  Logger()->set_level(known ? level : spdlog::level::info);
+  if (!known) {
+    log::Warn("unknown log level, using info",
+              {{"level_given", options.level},
+               {"levels", "trace|debug|info|warn|error|off"}});
+  }
 }
 
 namespace log {

@@ -4,8 +4,10 @@
 //                                        {"stage", "vptq"}, {"seconds", 1.2}});
 //
 // Every line has "ts" (RFC 3339, UTC, ms), "level" and "msg"; the fields given
-// are merged in. Well-known field names: job, task, layer, stage, attempt,
-// worker. Thread-safe.
+// are merged in (a field named ts/level/msg is written as "field.<name>" so it
+// cannot overwrite them; fields that are not an object go under "fields").
+// Invalid UTF-8 is replaced, so every line is valid JSON. Well-known field
+// names: job, task, layer, stage, attempt, worker. Thread-safe.
 #pragma once
 
 #include <string>
@@ -20,7 +22,8 @@ struct LogOptions {
   bool json = true;            // false: "LEVEL msg k=v" for humans
 };
 
-// Idempotent; may be called again to change the level.
+// Idempotent; may be called again to change the level. An unknown level
+// name logs a warning and means "info" (never silently "off").
 void InitLogging(const LogOptions& options);
 
 namespace log {

@@ -16,8 +16,13 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libfaiss-dev
   clang libclang-rt-14-dev
-  nodejs npm openssl
+  libicu-dev openssl
 )
+# Node.js and npm fetch the test data. Many machines carry a vendor build of
+# Node.js whose package conflicts with Debian's npm; only ask apt for them when
+# the commands are missing.
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
