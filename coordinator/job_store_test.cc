@@ -1,0 +1,237 @@
+// JobStore contract, run against the in-memory and the RocksDB store. Each
+// test writes, "reopens" (a new store object over the same data / directory)
+// and checks that exactly the committed state is there.
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/status.h"
+#include "common/status_matchers.h"
+#include "coordinator/memory_job_store.h"
+#include "coordinator/rocks_job_store.h"
+#include "coordinator/test_util.h"
+
+namespace vptq::coordinator {
+namespace {
+
+using ::testing::ElementsAre;
+using ::vptq::testing::IsOk;
+using ::vptq::testing::StatusIs;
+
+// Opens the same underlying store again and again.
+class StoreFactory {
+ public:
+  virtual ~StoreFactory() = default;
+  virtual std::unique_ptr<JobStore> Open() = 0;
+};
+
+class MemoryFactory : public StoreFactory {
+ public:
+  std::unique_ptr<JobStore> Open() override { return std::make_unique<MemoryJobStore>(data_); }
+
+ private:
+  std::shared_ptr<MemoryJobStore::Data> data_ = std::make_shared<MemoryJobStore::Data>();
+};
+
+class RocksFactory : public StoreFactory {
+ public:
+  RocksFactory() : dir_(MakeTempDir("rocks_store")) {}
+  ~RocksFactory() override { std::filesystem::remove_all(dir_); }
+  std::unique_ptr<JobStore> Open() override {
+    RocksStoreOptions options;
+    options.allow_sync = false;
+    auto s = RocksJobStore::Open(dir_ + "/db", options);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+
+ private:
+  std::string dir_;
+};
+
+class JobStoreTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "memory") {
+      factory_ = std::make_unique<MemoryFactory>();
+    } else {
+      factory_ = std::make_unique<RocksFactory>();
+    }
+  }
+  std::unique_ptr<StoreFactory> factory_;
+};
+
+v1::JobRecord Job(const std::string& id, int64_t seq) {
+  v1::JobRecord r;
+  r.mutable_job()->set_job_id(id);
+  r.set_submit_seq(seq);
+  return r;
+}
+
+v1::TaskRecord Task(const std::string& job, int index, v1::TaskState state) {
+  v1::TaskRecord t;
+  t.set_job_id(job);
+  t.set_index(index);
+  t.set_task_id(job + "/" + std::to_string(index));
+  t.set_state(state);
+  return t;
+}
+
+v1::JobEvent Event(const std::string& job, int64_t seq) {
+  v1::JobEvent e;
+  e.set_job_id(job);
+  e.set_sequence(seq);
+  e.set_type(v1::EVENT_TYPE_TASK_LEASED);
+  return e;
+}
+
+TEST_P(JobStoreTest, MutationsSurviveReopen) {
+  {
+    auto store = factory_->Open();
+    Mutation m;
+    m.put_jobs = {Job("job-a", 1), Job("job-b", 2)};
+    m.put_tasks = {Task("job-a", 0, v1::TASK_STATE_READY), Task("job-a", 1, v1::TASK_STATE_BLOCKED),
+                   Task("job-b", 0, v1::TASK_STATE_READY)};
+    m.events = {Event("job-a", 1), Event("job-a", 2), Event("job-b", 1)};
+    ASSERT_THAT(store->Apply(m), IsOk());
+    Mutation m2;
+    m2.put_tasks = {Task("job-a", 1, v1::TASK_STATE_SUCCEEDED)};
+    m2.events = {Event("job-a", 3)};
+    ASSERT_THAT(store->Apply(m2), IsOk());
+  }
+  auto store = factory_->Open();
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto jobs, store->LoadJobs());
+  ASSERT_EQ(jobs.size(), 2u);
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto tasks, store->LoadTasks("job-a"));
+  ASSERT_EQ(tasks.size(), 2u);
+  EXPECT_EQ(tasks[0].index(), 0);
+  EXPECT_EQ(tasks[1].state(), v1::TASK_STATE_SUCCEEDED);
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto none, store->LoadTasks("job-"));
+  EXPECT_TRUE(none.empty());  // prefix of a job id is not that job
+
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto events, store->ReadEvents("job-a", 0, 100));
+  std::vector<int64_t> seqs;
+  for (const auto& e : events) seqs.push_back(e.sequence());
+  EXPECT_THAT(seqs, ElementsAre(1, 2, 3));
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto tail, store->ReadEvents("job-a", 1, 1));
+  ASSERT_EQ(tail.size(), 1u);
+  EXPECT_EQ(tail[0].sequence(), 2);
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto b_events, store->ReadEvents("job-b", 0, 100));
+  EXPECT_EQ(b_events.size(), 1u);
+}
+
+TEST_P(JobStoreTest, ManyTasksKeepIndexOrder) {
+  auto store = factory_->Open();
+  Mutation m;
+  m.put_jobs = {Job("j", 1)};
+  for (int i = 299; i >= 0; --i) m.put_tasks.push_back(Task("j", i, v1::TASK_STATE_READY));
+  ASSERT_THAT(store->Apply(m), IsOk());
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto tasks, store->LoadTasks("j"));
+  ASSERT_EQ(tasks.size(), 300u);
+  for (int i = 0; i < 300; ++i) EXPECT_EQ(tasks[i].index(), i);
+}
+
+TEST_P(JobStoreTest, StagedArtifactsAreInvisibleUntilCommitted) {
+  v1::ArtifactMeta meta;
+  meta.mutable_ref()->set_artifact_id("job-a/00001/u1/0");
+  meta.mutable_ref()->set_name("hessian");
+  meta.mutable_ref()->set_size_bytes(10);
+  meta.set_chunk_bytes(4);
+  meta.set_num_chunks(3);
+  {
+    auto store = factory_->Open();
+    ASSERT_THAT(store->BeginArtifact("job-a/00001/u1/0"), IsOk());
+    ASSERT_THAT(store->PutArtifactChunk("job-a/00001/u1/0", 0, "0123"), IsOk());
+    ASSERT_THAT(store->PutArtifactChunk("job-a/00001/u1/0", 1, "4567"), IsOk());
+    ASSERT_THAT(store->PutArtifactChunk("job-a/00001/u1/0", 2, "89"), IsOk());
+    EXPECT_THAT(store->GetArtifact("job-a/00001/u1/0").status(),
+                StatusIs(absl::StatusCode::kNotFound));
+    VPTQ_ASSERT_OK_AND_ASSIGN(auto staged, store->ListStagedArtifacts());
+    EXPECT_THAT(staged, ElementsAre("job-a/00001/u1/0"));
+
+    // A second upload that is abandoned.
+    ASSERT_THAT(store->BeginArtifact("job-a/00001/u2/0"), IsOk());
+    ASSERT_THAT(store->PutArtifactChunk("job-a/00001/u2/0", 0, "xx"), IsOk());
+  }
+  {
+    auto store = factory_->Open();  // "crash" before commit: both still staged
+    VPTQ_ASSERT_OK_AND_ASSIGN(auto staged, store->ListStagedArtifacts());
+    EXPECT_EQ(staged.size(), 2u);
+    Mutation m;
+    m.commit_artifacts = {meta};
+    ASSERT_THAT(store->Apply(m), IsOk());
+    ASSERT_THAT(store->AbortArtifact("job-a/00001/u2/0", -1), IsOk());
+    EXPECT_THAT(store->BeginArtifact("job-a/00001/u1/0"),
+                StatusIs(absl::StatusCode::kAlreadyExists));
+  }
+  auto store = factory_->Open();
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto staged, store->ListStagedArtifacts());
+  EXPECT_TRUE(staged.empty());
+  EXPECT_THAT(store->ReadArtifactChunk("job-a/00001/u2/0", 0).status(),
+              StatusIs(absl::StatusCode::kNotFound));
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto got, store->GetArtifact("job-a/00001/u1/0"));
+  EXPECT_EQ(got.ref().size_bytes(), 10);
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto all, ReadArtifactRange(*store, got, 0, 100));
+  EXPECT_EQ(all, "0123456789");
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto mid, ReadArtifactRange(*store, got, 3, 5));
+  EXPECT_EQ(mid, "34567");
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto end, ReadArtifactRange(*store, got, 10, 5));
+  EXPECT_EQ(end, "");
+  EXPECT_THAT(ReadArtifactRange(*store, got, 11, 5).status(),
+              StatusIs(absl::StatusCode::kOutOfRange));
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto listed, store->ListArtifacts());
+  EXPECT_EQ(listed.size(), 1u);
+
+  Mutation del;
+  del.delete_artifacts = {got};
+  ASSERT_THAT(store->Apply(del), IsOk());
+  EXPECT_THAT(store->GetArtifact("job-a/00001/u1/0").status(),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store->ReadArtifactChunk("job-a/00001/u1/0", 0).status(),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_P(JobStoreTest, ShortChunkIsDataLoss) {
+  auto store = factory_->Open();
+  ASSERT_THAT(store->BeginArtifact("x"), IsOk());
+  ASSERT_THAT(store->PutArtifactChunk("x", 0, "abc"), IsOk());  // meta claims 4 bytes
+  v1::ArtifactMeta meta;
+  meta.mutable_ref()->set_artifact_id("x");
+  meta.mutable_ref()->set_size_bytes(4);
+  meta.set_chunk_bytes(4);
+  meta.set_num_chunks(1);
+  Mutation m;
+  m.commit_artifacts = {meta};
+  ASSERT_THAT(store->Apply(m), IsOk());
+  EXPECT_THAT(ReadArtifactRange(*store, meta, 0, 4).status(),
+              StatusIs(absl::StatusCode::kDataLoss));
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, JobStoreTest, ::testing::Values("memory", "rocksdb"),
+                         [](const auto& info) { return info.param; });
+
+TEST(RocksJobStoreTest, OpenFailsCleanlyOnAFile) {
+  std::string dir = MakeTempDir("rocks_bad");
+  std::string file = dir + "/not_a_dir";
+  ASSERT_THAT(WriteTestFile(file, "x"), IsOk());
+  EXPECT_FALSE(RocksJobStore::Open(file).ok());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(MemoryJobStoreTest, InjectedFailureChangesNothing) {
+  MemoryJobStore store;
+  store.FailNextApply(absl::UnavailableError("disk on fire"));
+  Mutation m;
+  m.put_jobs = {Job("j", 1)};
+  EXPECT_THAT(store.Apply(m), StatusIs(absl::StatusCode::kUnavailable));
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto jobs, store.LoadJobs());
+  EXPECT_TRUE(jobs.empty());
+  EXPECT_THAT(store.Apply(m), IsOk());
+}
+
+}  // namespace
+}  // namespace vptq::coordinator
