@@ -16,7 +16,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libfaiss-dev
   clang libclang-rt-14-dev
-  libicu-dev openssl
+  libicu-dev openssl python3 python3-yaml
 )
 # Node.js and npm fetch the test data. Many machines carry a vendor build of
 # Node.js whose package conflicts with Debian's npm; only ask apt for them when
@@ -41,6 +41,12 @@ if [ -x scripts/fetch_testdata.sh ]; then
 fi
 
 if [ -z "${VPTQ_SKIP_BUILD:-}" ]; then
-  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  # Release on first configure (CI builds from scratch on 2 cores; -g costs
+  # minutes there); an existing build keeps the type it was made with.
+  if [ -f build/CMakeCache.txt ]; then
+    cmake -S . -B build >/dev/null
+  else
+    cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="${VPTQ_BUILD_TYPE:-Release}" >/dev/null
+  fi
   ninja -C build -j"${VPTQ_JOBS:-$(nproc)}"
 fi
