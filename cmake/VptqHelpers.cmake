@@ -22,7 +22,7 @@ endfunction()
 # precompiled header.
 function(vptq_use_torch name)
   target_link_libraries(${name} PUBLIC ${TORCH_LIBRARIES})
-  target_compile_options(${name} PRIVATE ${TORCH_CXX_FLAGS})
+  target_compile_options(${name} PRIVATE ${TORCH_CXX_FLAGS} -pthread)
   if(TARGET vptq_torch_pch)
     target_precompile_headers(${name} REUSE_FROM vptq_torch_pch)
   endif()

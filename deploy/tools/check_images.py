@@ -27,6 +27,8 @@ COMMON_NOT_NEEDED = {
     "libclang-rt-14-dev": "fuzzers only",
     "libfaiss-dev": "benchmarks only",
     "nodejs": "test data only",
+    "python3": "deploy checks only",
+    "python3-yaml": "deploy checks only",
     "npm": "test data only",
     "openssl": "the command-line tool; tests make certificates with it",
     "civetweb": "the server program; the build needs libcivetweb-dev",
