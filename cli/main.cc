@@ -1,0 +1,23 @@
+// vptqctl: the VPTQ quantization service's command line. See cli_app.h for
+// the commands and exit_codes.h for what the exit codes mean.
+//
+//   vptqctl submit job.textproto --wait
+//   vptqctl quantize --model models/stories15M-hf --bits 2 --output out/s15m-2bit
+#include <unistd.h>
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/cli_app.h"
+#include "cli/local_commands.h"
+#include "cli/progress_bar.h"
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  vptq::cli::CliIo io{std::cout, std::cerr};
+  io.out_tty = ::isatty(STDOUT_FILENO) == 1;
+  io.err_tty = ::isatty(STDERR_FILENO) == 1;
+  io.width = vptq::cli::TerminalWidth(io.out_tty ? STDOUT_FILENO : STDERR_FILENO);
+  return vptq::cli::RunVptqctl(args, io, vptq::cli::LocalCommands());
+}
