@@ -1,12 +1,11 @@
 #include "coordinator/grpc_channel.h"
 
-#include <fstream>
-#include <sstream>
-
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
+#include "common/status.h"
 
 namespace vptq::coordinator {
 namespace {
@@ -15,15 +14,13 @@ namespace {
 constexpr int kMaxMessageBytes = 64 << 20;
 
 absl::StatusOr<std::string> ReadPem(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read CA certificate file ", path));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (buffer.str().find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+  absl::StatusOr<std::string> pem = ReadFile(path);
+  if (!pem.ok()) return Annotate(pem.status(), "CA certificate file");
+  if (pem->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
     return absl::InvalidArgumentError(
         absl::StrCat("CA certificate file ", path, " holds no PEM certificate"));
   }
-  return buffer.str();
+  return pem;
 }
 
 }  // namespace

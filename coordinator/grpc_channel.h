@@ -28,8 +28,9 @@ struct ChannelOptions {
   std::string tls_server_name;  // override the name checked in the certificate
 };
 
-// INVALID_ARGUMENT for an empty address; NOT_FOUND / INVALID_ARGUMENT when
-// the CA file cannot be read. Does not connect (gRPC connects lazily).
+// INVALID_ARGUMENT for an empty address or a CA file with no PEM
+// certificate; the read error (NOT_FOUND, PERMISSION_DENIED, ...) naming the
+// file when it cannot be read. Does not connect (gRPC connects lazily).
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeCoordinatorChannel(const ChannelOptions& options);
 
 // A context with the bearer token and a deadline (`timeout` of
