@@ -40,7 +40,7 @@ def main():
                                            extra=("--threads", "1", "--torch-threads", str(args.threads)))
                 embedded.append(time.monotonic() - t0)
                 t0 = time.monotonic()
-                job_id = c.submit(cl.job_spec(tmp, name=f"bench-{r}", **job), name=f"bench-{r}")
+                job_id = c.submit(cl.job_spec(name=f"bench-{r}", **job), name=f"bench-{r}")
                 assert c.wait_terminal(job_id, 1800) == "JOB_PHASE_SUCCEEDED", c.log_tail()
                 got = c.download(job_id, f"{tmp}/cluster-{r}")
                 cluster_s.append(time.monotonic() - t0)

@@ -210,7 +210,7 @@ class Cluster:
         return total
 
 
-def job_spec(tmp, *, name="stories", bits=2, num_sequences=16, sequence_length=128, num_shards=2,
+def job_spec(*, name="stories", bits=2, num_sequences=16, sequence_length=128, num_shards=2,
              kmeans_iters=4, explicit="", priority=0, model=None):
     """A small stories15M job (seconds per task on 2 cores)."""
     quant = explicit if explicit else f"bits: {bits}"

@@ -39,24 +39,24 @@ class BadInputTest(unittest.TestCase):
         self.assertIn("malformed", r.stderr + r.stdout)
 
     def test_unknown_field_is_named(self):
-        r = self.submit_text(cl.job_spec(self.tmp) + "no_such_field: 1\n", "unknown")
+        r = self.submit_text(cl.job_spec() + "no_such_field: 1\n", "unknown")
         self.assertEqual(r.returncode, EXIT_USAGE, r.stderr)
         self.assertIn("no_such_field", r.stderr)
 
     def test_missing_model_is_not_found(self):
-        r = self.submit_text(cl.job_spec(self.tmp, model=f"{self.tmp}/no-such-model"), "missing")
+        r = self.submit_text(cl.job_spec(model=f"{self.tmp}/no-such-model"), "missing")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("NOT_FOUND", r.stderr)
         self.assertIn("no-such-model", r.stderr)
 
     def test_path_escape_is_permission_denied(self):
         for i, path in enumerate(("/etc", f"{self.tmp}/../../etc")):
-            r = self.submit_text(cl.job_spec(self.tmp, model=path), f"escape{i}")
+            r = self.submit_text(cl.job_spec(model=path), f"escape{i}")
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("PERMISSION_DENIED", r.stderr)
         link = os.path.join(self.tmp, "link-out")
         os.symlink("/etc", link)
-        r = self.submit_text(cl.job_spec(self.tmp, model=link), "symlink")
+        r = self.submit_text(cl.job_spec(model=link), "symlink")
         self.assertIn("PERMISSION_DENIED", r.stderr)
 
     def test_wrong_token(self):
@@ -72,7 +72,7 @@ class BadInputTest(unittest.TestCase):
 
     def test_cancel_mid_run_survives_restart(self):
         self.c.start_worker("canceller")
-        job = self.c.submit(cl.job_spec(self.tmp, name="to-cancel"), name="to-cancel")
+        job = self.c.submit(cl.job_spec(name="to-cancel"), name="to-cancel")
         watcher = self.c.ctl_popen("watch", job)
         self.c.wait_until(lambda: self.c.get(job)["job"].get("progress", {}).get("tasksDone", 0) >= 1,
                           300, "the job to start")

@@ -35,7 +35,7 @@ class ClusterTest(unittest.TestCase):
             c.start_coordinator()
             for w in ("w1", "w2", "w3"):
                 c.start_worker(w)
-            job = c.submit(cl.job_spec(self.tmp))
+            job = c.submit(cl.job_spec())
             self.assertEqual(c.wait_terminal(job, 600), "JOB_PHASE_SUCCEEDED", c.log_tail())
             workers = {t.get("workerId") for t in c.get(job, tasks=True)["tasks"]}
             self.assertGreater(len(workers), 1, "the tasks should spread over the workers")
@@ -46,7 +46,7 @@ class ClusterTest(unittest.TestCase):
             c.start_coordinator(lease_seconds=3)
             c.start_worker("victim")
             c.start_worker("survivor")
-            job = c.submit(cl.job_spec(self.tmp))
+            job = c.submit(cl.job_spec())
 
             def victim_lease():
                 tasks = c.get(job, tasks=True)["tasks"]
@@ -67,7 +67,7 @@ class ClusterTest(unittest.TestCase):
             c.start_coordinator()
             c.start_worker("w1")
             c.start_worker("w2")
-            job = c.submit(cl.job_spec(self.tmp))
+            job = c.submit(cl.job_spec())
             c.wait_until(lambda: c.get(job)["job"].get("progress", {}).get("tasksDone", 0) >= 6,
                          300, "six finished tasks")
             c.kill_coordinator()

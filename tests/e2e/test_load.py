@@ -33,7 +33,7 @@ class LoadTest(unittest.TestCase):
 
                 def submit(i):
                     try:
-                        jobs.append(c.submit(cl.job_spec(tmp, name=f"load-{i}", priority=i % 3, **TINY),
+                        jobs.append(c.submit(cl.job_spec(name=f"load-{i}", priority=i % 3, **TINY),
                                              name=f"load-{i}"))
                     except Exception as e:  # reported below
                         errors.append(e)
