@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "common/status_matchers.h"
 #include "nlohmann/json.hpp"
@@ -303,7 +304,7 @@ TEST(TokenizerAddedTokensTest, LeftmostLongestWithStripAndSingleWord) {
   auto show = [&](const std::string& text) {
     std::vector<std::string> out;
     for (const TextSegment& s : splitter.Split(text)) {
-      out.push_back(s.token_id ? "#" + std::to_string(*s.token_id) : std::string(s.text));
+      out.push_back(s.token_id ? absl::StrCat("#", *s.token_id) : std::string(s.text));
     }
     return out;
   };
