@@ -15,7 +15,9 @@
 namespace vptq::cli {
 
 int CliContext::Fail(const std::string& what, const absl::Status& status) {
-  io.err << "vptqctl: " << what << ": " << status.message() << "\n";
+  // The code name is part of the line: scripts and people grep for it.
+  io.err << "vptqctl: " << what << ": " << absl::StatusCodeToString(status.code()) << ": "
+         << status.message() << "\n";
   if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
     io.err << "  (is the coordinator running at " << flags.coordinator
            << "? set --coordinator or VPTQ_COORDINATOR)\n";
