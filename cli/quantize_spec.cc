@@ -120,9 +120,7 @@ absl::StatusOr<QuantizePlan> PlanQuantize(const QuantizeFlags& f, const std::str
   q->set_kmeans_iters(f.kmeans_iters);
   q->set_refine_iters(f.refine_iters);
   q->set_damp(f.damp);
-  q->set_output_dtype(!f.output_dtype.empty()             ? f.output_dtype
-                      : config.torch_dtype == "float32" ? "fp16"
-                                                        : "");
+  q->set_output_dtype(f.output_dtype);
 
   if (!f.eval_text.empty()) {
     v1::EvalSpec* ev = spec.mutable_eval();

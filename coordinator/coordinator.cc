@@ -119,6 +119,12 @@ absl::StatusOr<v1::SubmitJobResponse> Coordinator::SubmitJob(const v1::SubmitJob
   VPTQ_RETURN_IF_ERROR(ResolveJobSpecPaths(&spec, paths_));
   auto layout = ReadModelLayout(spec.model().path());
   if (!layout.ok()) return Annotate(layout.status(), "model '", spec.model().path(), "'");
+  // The stock kernels take fp16: an fp32 model is written in fp16 unless the
+  // spec names a dtype. Resolved here, once, so the embedded and the cluster
+  // paths store the same spec and write the same bytes.
+  if (spec.quant().output_dtype().empty() && layout->dtype == DType::kF32) {
+    spec.mutable_quant()->set_output_dtype("fp16");
+  }
   return SubmitNormalized(request, std::move(spec), std::move(warnings),
                           PlanModelFromLayout(*layout));
 }

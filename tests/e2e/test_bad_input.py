@@ -5,6 +5,7 @@ checked again).
     python3 tests/e2e/test_bad_input.py -v
 """
 import os
+import subprocess
 import tempfile
 import unittest
 
@@ -20,7 +21,7 @@ class BadInputTest(unittest.TestCase):
         cls.tmp = cls.tmpdir.name
         cl.ensure_model()
         cls.c = cl.Cluster(cls.tmp)
-        cls.c.start_coordinator()
+        cls.c.start_coordinator(lease_seconds=3)
 
     @classmethod
     def tearDownClass(cls):
@@ -70,6 +71,34 @@ class BadInputTest(unittest.TestCase):
         r = cl.Cluster(os.path.join(self.tmp, "nowhere")).ctl("list", "--call-timeout", 2)
         self.assertEqual(r.returncode, EXIT_UNREACHABLE, r.stderr)
 
+    def test_corrupted_upload_is_data_loss_and_retried(self):
+        job = self.c.submit(cl.job_spec(name="corrupted"), name="corrupted")
+        r = subprocess.run([str(cl.CORRUPT_UPLOAD), "--coordinator", self.c.address,
+                            "--token", cl.WORKER_TOKEN, "--worker-id", "liar/cpu"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("DATA_LOSS", r.stdout)
+        self.assertIn("SHA-256", r.stdout)
+        task_id = r.stdout.split()[1]
+        # Nothing of the corrupted upload was kept: once the liar's lease runs
+        # out, a real worker redoes the task.
+        self.c.start_worker("honest")
+        self.assertEqual(self.c.wait_terminal(job, 600), "JOB_PHASE_SUCCEEDED", self.c.log_tail())
+        mine = [e for e in self.c.events(job) if e.get("taskId") == task_id]
+        self.assertFalse([e for e in mine if e.get("type") == "EVENT_TYPE_TASK_SUCCEEDED"
+                          and e.get("workerId") == "liar/cpu"], mine)
+        self.assertTrue([e for e in mine if e.get("type") == "EVENT_TYPE_TASK_RETRYING"
+                         and e.get("workerId") == "liar/cpu"], mine)
+        self.assertGreaterEqual(
+            self.c.metric_value("vptq_task_retries_total", 'reason="lease_expired"'), 1)
+        # Reopen the store: the job is still whole and downloadable.
+        self.assertEqual(self.c.stop_coordinator(), 0)
+        self.c.start_coordinator(lease_seconds=3)
+        self.assertEqual(self.c.phase(job), "JOB_PHASE_SUCCEEDED")
+        files = self.c.download(job, os.path.join(self.tmp, "corrupted-download"))
+        self.assertIn("config.json", files)
+        self.c.kill_worker("honest")
+
     def test_cancel_mid_run_survives_restart(self):
         self.c.start_worker("canceller")
         job = self.c.submit(cl.job_spec(name="to-cancel"), name="to-cancel")
@@ -89,6 +118,7 @@ class BadInputTest(unittest.TestCase):
         self.assertEqual(events[-1]["type"], "EVENT_TYPE_JOB_CANCELLED")
         seqs = [int(e["sequence"]) for e in events]
         self.assertEqual(seqs, list(range(1, len(seqs) + 1)))
+        self.c.kill_worker("canceller")
 
 
 if __name__ == "__main__":

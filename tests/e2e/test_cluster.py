@@ -6,6 +6,7 @@ mid-job.
     python3 tests/e2e/test_cluster.py -v
 """
 import collections
+import signal
 import tempfile
 import unittest
 
@@ -44,22 +45,32 @@ class ClusterTest(unittest.TestCase):
     def test_killed_worker_task_is_retried(self):
         with cl.Cluster(f"{self.tmp}/killw") as c:
             c.start_coordinator(lease_seconds=3)
-            c.start_worker("victim")
-            c.start_worker("survivor")
+            # The coordinator knows a worker by "<id>/<device>".
+            def on_victim(record):
+                return record.get("workerId", "").startswith("victim/")
+
+            victim = c.start_worker("victim")  # alone, so it takes task after task
             job = c.submit(cl.job_spec())
 
-            def victim_lease():
+            def frozen_holding_a_lease():
+                # Tasks take a fraction of a second: freeze the worker first,
+                # then look, so the lease cannot end between look and kill.
+                victim.send_signal(signal.SIGSTOP)
                 tasks = c.get(job, tasks=True)["tasks"]
-                return any(t.get("state") == "TASK_STATE_LEASED" and t.get("workerId") == "victim"
-                           for t in tasks)
+                if any(t.get("state") == "TASK_STATE_LEASED" and on_victim(t)
+                       for t in tasks):
+                    return True
+                victim.send_signal(signal.SIGCONT)
+                return False
 
-            c.wait_until(victim_lease, 300, "a task leased by the victim worker")
+            c.wait_until(frozen_holding_a_lease, 300, "a task leased by the victim worker")
             c.kill_worker("victim")
+            c.start_worker("survivor")
             self.assertEqual(c.wait_terminal(job, 600), "JOB_PHASE_SUCCEEDED", c.log_tail())
             self.assertGreaterEqual(
                 c.metric_value("vptq_task_retries_total", 'reason="lease_expired"'), 1)
             retried = [e for e in c.events(job) if e.get("type") == "EVENT_TYPE_TASK_RETRYING"]
-            self.assertTrue(any(e.get("workerId") == "victim" for e in retried), retried)
+            self.assertTrue(any(on_victim(e) for e in retried), retried)
             self.assertSameCheckpoint(c.download(job, f"{self.tmp}/killw/download"))
 
     def test_killed_coordinator_resumes_without_rerunning(self):
