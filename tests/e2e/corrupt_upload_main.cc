@@ -23,7 +23,10 @@ namespace {
 
 int Run(const std::string& address, const std::string& token, const std::string& worker_id,
         int wait_seconds) {
-  auto transport = vptq::worker::MakeGrpcWorkerTransport({.address = address, .token = token});
+  vptq::coordinator::ChannelOptions channel;
+  channel.address = address;
+  channel.token = token;
+  auto transport = vptq::worker::MakeGrpcWorkerTransport(channel);
   if (!transport.ok()) {
     std::cerr << "corrupt-upload: " << transport.status() << "\n";
     return 3;
