@@ -102,7 +102,12 @@ class WorkerJobTest : public testing::WorkerPipelineTest {
   void ExpectLocalRunnersCheckpoint(const std::string& job_id, const std::string& out_dir) {
     const v1::Job job = GetJob(job_id);
     ASSERT_EQ(job.phase(), v1::JOB_PHASE_SUCCEEDED) << job.error().message();
-    VPTQ_ASSERT_OK_AND_ASSIGN(pipeline::LocalJobResult local, pipeline::RunLocalJob(Job()));
+    // The coordinator resolves defaults at submit (an fp32 model is written
+    // as fp16); the local runner gets the resolved choice.
+    EXPECT_EQ(job.spec().quant().output_dtype(), "fp16");
+    pipeline::LocalJob local_job = Job();
+    local_job.quant.output_dtype = job.spec().quant().output_dtype();
+    VPTQ_ASSERT_OK_AND_ASSIGN(pipeline::LocalJobResult local, pipeline::RunLocalJob(local_job));
     const pipeline::BlobMap downloaded = Download(job);
     EXPECT_EQ(downloaded.size(), local.checkpoint.files.size());
     for (const auto& [name, bytes] : local.checkpoint.files) {

@@ -106,7 +106,8 @@ class BadInputTest(unittest.TestCase):
         self.c.wait_until(lambda: self.c.get(job)["job"].get("progress", {}).get("tasksDone", 0) >= 1,
                           300, "the job to start")
         self.assertEqual(self.c.ctl("cancel", job, "--reason", "test").returncode, 0)
-        self.assertEqual(watcher.wait(timeout=120), EXIT_CANCELLED)
+        watcher.communicate(timeout=120)
+        self.assertEqual(watcher.returncode, EXIT_CANCELLED)
         self.assertEqual(self.c.ctl("cancel", job).returncode, 0, "cancelling twice is fine")
         # Reopen the store: the job stays cancelled, nothing is leased.
         self.assertEqual(self.c.stop_coordinator(), 0)
