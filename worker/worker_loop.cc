@@ -91,6 +91,9 @@ struct WorkerLoop::Attempt {
   // Guarded by WorkerLoop::mu_.
   bool done = false;
   std::optional<absl::StatusOr<TaskResult>> result;
+  // Where the time went, for the "task completed" line (HandleTask's thread).
+  absl::Duration fetch_time, compute_time;
+  int64_t input_bytes = 0;
 
   void SetStage(double f, const std::string& s) {
     fraction.store(f);
@@ -224,12 +227,18 @@ WorkerLoop::Outcome WorkerLoop::HandleTask(const v1::TaskAssignment& task) {
     return "the worker is stopping";
   };
   absl::StatusOr<std::map<std::string, std::string>> inputs = FetchInputs(task, *attempt);
+  attempt->fetch_time = absl::Now() - start;
+  if (inputs.ok()) {
+    for (const auto& [name, bytes] : *inputs) attempt->input_bytes += static_cast<int64_t>(bytes.size());
+  }
   if (!inputs.ok()) {
     outcome = Interrupted(*attempt) ? give_back_or_lose(interruption())
                                     : ReportFailure(task, inputs.status(), *attempt);
   } else {
+    const absl::Time compute_start = absl::Now();
     std::optional<absl::StatusOr<TaskResult>> result =
         Compute(task, *std::move(inputs), attempt);
+    attempt->compute_time = absl::Now() - compute_start;
     if (!result.has_value()) {
       outcome = give_back_or_lose(interruption());
     } else if (attempt->lease_lost.load()) {
@@ -434,10 +443,15 @@ std::optional<absl::StatusOr<TaskResult>> WorkerLoop::Compute(
 WorkerLoop::Outcome WorkerLoop::Upload(const v1::TaskAssignment& task, TaskResult result,
                                        Attempt& attempt) {
   attempt.SetStage(1, "upload");
+  const absl::Time upload_start = absl::Now();
+  int64_t output_bytes = 0;
   std::vector<v1::CompleteTaskRequest> messages;
   {
     std::vector<std::pair<std::string, std::string>> outputs;
-    for (auto& [name, bytes] : result.outputs) outputs.emplace_back(name, std::move(bytes));
+    for (auto& [name, bytes] : result.outputs) {
+      output_bytes += static_cast<int64_t>(bytes.size());
+      outputs.emplace_back(name, std::move(bytes));
+    }
     result.outputs.clear();
     messages = coordinator::MakeCompleteTaskStream(options_.worker_id, task, outputs,
                                                    result.metrics, options_.upload_chunk_bytes);
@@ -455,6 +469,11 @@ WorkerLoop::Outcome WorkerLoop::Upload(const v1::TaskAssignment& task, TaskResul
       nlohmann::json fields = TaskFields(options_.worker_id, task);
       fields["outputs"] = r->outputs_size();
       fields["sends"] = sends;
+      fields["input_bytes"] = attempt.input_bytes;
+      fields["output_bytes"] = output_bytes;
+      fields["fetch_seconds"] = absl::ToDoubleSeconds(attempt.fetch_time);
+      fields["compute_seconds"] = absl::ToDoubleSeconds(attempt.compute_time);
+      fields["upload_seconds"] = absl::ToDoubleSeconds(absl::Now() - upload_start);
       log::Info("task completed", fields);
       return Outcome::kCompleted;
     }

@@ -226,12 +226,13 @@ def job_spec(*, name="stories", bits=2, num_sequences=16, sequence_length=128, n
 
 
 def embedded_quantize(out_dir, *, bits=2, num_sequences=16, sequence_length=128, num_shards=2,
-                      kmeans_iters=4, extra=()):
+                      kmeans_iters=4, torch_threads=1, extra=()):
     """The same job through `vptqctl quantize` (in-process coordinator and workers)."""
     cmd = [str(VPTQCTL), "quantize", "--model", str(MODEL), "--bits", str(bits),
            "--calibration", str(SOTU), "--num-sequences", str(num_sequences),
            "--sequence-length", str(sequence_length), "--num-shards", str(num_shards),
-           "--kmeans-iters", str(kmeans_iters), "--torch-threads", "1", "--output", str(out_dir),
+           "--kmeans-iters", str(kmeans_iters), "--torch-threads", str(torch_threads),
+           "--output", str(out_dir),
            *extra]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if r.returncode != 0:
