@@ -38,7 +38,12 @@ std::string QuantSummary(const v1::QuantOptions& q) {
 
 std::string QualitySummary(const v1::Quality& q) {
   std::vector<std::string> parts;
-  if (q.bits_per_weight() > 0) parts.push_back(absl::StrFormat("%.3f bits/weight", q.bits_per_weight()));
+  if (q.bits_per_weight_linears() > 0) {
+    parts.push_back(absl::StrFormat("%.3f bits/weight (linears)", q.bits_per_weight_linears()));
+  }
+  if (q.bits_per_weight() > 0) {
+    parts.push_back(absl::StrFormat("%.3f bits/weight (file)", q.bits_per_weight()));
+  }
   if (q.evaluated()) {
     parts.push_back(absl::StrFormat("perplexity %.3f (fp %.3f)", q.perplexity(),
                                     q.perplexity_original()));

@@ -21,7 +21,11 @@ void PrintQualityReport(std::ostream& out, const pipeline::QualityReport& r) {
 }
 
 void PrintJobQuality(std::ostream& out, const v1::Quality& q) {
-  if (q.bits_per_weight() > 0) {
+  if (q.bits_per_weight_linears() > 0) {
+    out << absl::StrFormat("  bits per weight  %.3f over the quantized linears; %.3f whole file "
+                           "(embeddings, norms and lm_head included)\n",
+                           q.bits_per_weight_linears(), q.bits_per_weight());
+  } else if (q.bits_per_weight() > 0) {
     out << absl::StrFormat("  bits per weight  %.3f (whole model, embeddings and lm_head included)\n",
                            q.bits_per_weight());
   }

@@ -8,7 +8,8 @@
 //    of it. Every coordinator state change is exactly one Apply. With
 //    m.sync the change is on disk when Apply returns (RocksDB: WAL fsync).
 //  - Artifacts are chunked blobs. An upload first stages chunks
-//    (BeginArtifact, PutArtifactChunk) which no reader sees; the Apply that
+//    (BeginArtifact, PutArtifactChunk) which no reader sees (a staged upload
+//    is listed from its first chunk on); the Apply that
 //    lists the artifact in `commit_artifacts` makes it visible together with
 //    the task state change that produced it. AbortArtifact drops a staged
 //    upload; ListStagedArtifacts finds uploads a crash interrupted.

@@ -247,16 +247,23 @@ absl::Status RocksJobStore::BeginArtifact(absl::string_view artifact_id) {
     return absl::AlreadyExistsError(absl::StrCat("artifact ", artifact_id, " is already committed"));
   }
   if (!s.IsNotFound()) return FromRocks(s, "begin artifact");
-  return FromRocks(db_->Put(rocksdb::WriteOptions(), artifacts_, StagedKey(artifact_id), ""),
-                   "begin artifact");
+  // The staged marker is written with chunk 0 (one WAL write, not two):
+  // an upload that dies before its first chunk leaves nothing to clean up.
+  return absl::OkStatus();
 }
 
 absl::Status RocksJobStore::PutArtifactChunk(absl::string_view artifact_id, int64_t index,
                                              absl::string_view bytes) {
   VPTQ_RETURN_IF_ERROR(CheckId(artifact_id));
-  return FromRocks(db_->Put(rocksdb::WriteOptions(), artifacts_, ChunkKey(artifact_id, index),
-                            rocksdb::Slice(bytes.data(), bytes.size())),
-                   "put chunk");
+  const rocksdb::Slice value(bytes.data(), bytes.size());
+  if (index != 0) {
+    return FromRocks(db_->Put(rocksdb::WriteOptions(), artifacts_, ChunkKey(artifact_id, index), value),
+                     "put chunk");
+  }
+  rocksdb::WriteBatch batch;
+  VPTQ_RETURN_IF_ERROR(FromRocks(batch.Put(artifacts_, StagedKey(artifact_id), ""), "put chunk"));
+  VPTQ_RETURN_IF_ERROR(FromRocks(batch.Put(artifacts_, ChunkKey(artifact_id, 0), value), "put chunk"));
+  return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "put chunk");
 }
 
 absl::Status RocksJobStore::AbortArtifact(absl::string_view artifact_id, int64_t num_chunks_hint) {

@@ -433,6 +433,7 @@ absl::StatusOr<CompleteResult> Scheduler::CompleteLocked(absl::string_view worke
       break;
     case v1::TASK_KIND_ASSEMBLE:
       if (metric("bits_per_weight", &v)) q->set_bits_per_weight(v);
+      if (metric("bits_per_weight_linears", &v)) q->set_bits_per_weight_linears(v);
       j->clear_outputs();
       for (const auto& o : t->rec.outputs()) {
         v1::OutputFile* f = j->add_outputs();

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -236,27 +237,32 @@ void Scheduler::DeleteArtifactLocked(Batch& b, const v1::ArtifactRef& ref) {
   b.m.delete_artifacts.push_back(*std::move(meta));
 }
 
+// `consumer` just SUCCEEDED: its reads are done. O(its dependencies, plus
+// the outputs of producers it read whole).
 void Scheduler::CollectGarbageLocked(Batch& b, TaskNode* consumer) {
+  const int n = consumer->rec.deps_size();
+  for (int i = 0; i < n; ++i) {
+    const std::string& output = consumer->rec.deps(i).output();
+    TaskNode* p = consumer->producers[i];
+    if (output.empty()) {
+      p->whole_uses--;
+    } else {
+      p->output_uses[output]--;
+    }
+  }
   if (options_.keep_intermediate_artifacts) return;
-  for (int i = 0; i < consumer->rec.deps_size(); ++i) {
-    const v1::TaskDependency& dep = consumer->rec.deps(i);
+  const auto unused = [](const TaskNode* p, const std::string& name) {
+    auto it = p->output_uses.find(name);
+    return p->whole_uses == 0 && (it == p->output_uses.end() || it->second == 0);
+  };
+  absl::flat_hash_set<const v1::ArtifactRef*> deleted;
+  for (int i = 0; i < n; ++i) {
+    const std::string& output = consumer->rec.deps(i).output();
     TaskNode* p = consumer->producers[i];
     if (p->rec.keep_outputs()) continue;
     for (const v1::ArtifactRef& out : p->rec.outputs()) {
-      if (!dep.output().empty() && out.name() != dep.output()) continue;
-      bool still_needed = false;
-      for (const TaskNode* c : p->consumers) {
-        if (c->rec.state() == v1::TASK_STATE_SUCCEEDED) continue;
-        for (const auto& cd : c->rec.deps()) {
-          if (cd.task_id() == p->rec.task_id() &&
-              (cd.output().empty() || cd.output() == out.name())) {
-            still_needed = true;
-            break;
-          }
-        }
-        if (still_needed) break;
-      }
-      if (!still_needed) DeleteArtifactLocked(b, out);
+      if (!output.empty() && out.name() != output) continue;
+      if (unused(p, out.name()) && deleted.insert(&out).second) DeleteArtifactLocked(b, out);
     }
   }
 }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "coordinator/clock.h"
@@ -91,6 +92,11 @@ struct Scheduler::TaskNode {
   int pending = 0;                   // producers not yet SUCCEEDED
   std::vector<TaskNode*> producers;  // one per rec.deps() entry
   std::vector<TaskNode*> consumers;  // distinct
+  // Consumers not yet SUCCEEDED that read this task's outputs: every output
+  // (a dependency without an output name), or one named output. An output
+  // is garbage when both counts reach zero.
+  int whole_uses = 0;
+  absl::flat_hash_map<std::string, int> output_uses;
   bool queued = false;
   bool delayed = false;
   bool leased = false;

@@ -104,6 +104,16 @@ absl::Status Scheduler::BuildJobLocked(JobNode* job, std::vector<v1::TaskRecord>
   }
   for (auto& node : job->tasks) {
     TaskNode* t = node.get();
+    if (t->rec.state() != v1::TASK_STATE_SUCCEEDED) {
+      for (int i = 0; i < t->rec.deps_size(); ++i) {
+        const std::string& output = t->rec.deps(i).output();
+        if (output.empty()) {
+          t->producers[i]->whole_uses++;
+        } else {
+          t->producers[i]->output_uses[output]++;
+        }
+      }
+    }
     if (TaskFinished(t->rec.state())) continue;
     for (TaskNode* p : t->producers) {
       if (p->rec.state() != v1::TASK_STATE_SUCCEEDED) t->pending++;

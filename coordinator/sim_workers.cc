@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/logging.h"
 
 namespace vptq::coordinator {
 
@@ -57,6 +58,7 @@ SimWorkerStats RunSimulatedWorkers(Coordinator& coordinator, const SimWorkerOpti
         auto lease = coordinator.LeaseTask(req);
         if (!lease.ok()) {
           errors++;
+          log::Error("simulated lease failed", {{"error", lease.status().ToString()}});
           absl::SleepFor(absl::Milliseconds(1));
           continue;
         }
@@ -66,10 +68,14 @@ SimWorkerStats RunSimulatedWorkers(Coordinator& coordinator, const SimWorkerOpti
           absl::SleepFor(absl::Microseconds(200));
           continue;
         }
-        if (CompleteWithPlaceholders(coordinator, id, lease->task(), options.output_bytes).ok()) {
+        const absl::Status s =
+            CompleteWithPlaceholders(coordinator, id, lease->task(), options.output_bytes);
+        if (s.ok()) {
           completed++;
         } else {
           errors++;
+          log::Error("simulated completion failed",
+                     {{"task", lease->task().task_id()}, {"error", s.ToString()}});
         }
       }
       stop.store(true);

@@ -106,6 +106,11 @@ TEST_F(TaskRunnerTest, PlannedJobGivesTheLocalRunnersCheckpoint) {
         EXPECT_EQ(got.outputs, local.checkpoint.files);
         EXPECT_DOUBLE_EQ(got.metrics.at("bits_per_weight"),
                          local.checkpoint.Metrics().at("bits_per_weight"));
+        // The linears alone: well under the whole file (16-bit embeddings).
+        EXPECT_DOUBLE_EQ(got.metrics.at("bits_per_weight_linears"),
+                         local.checkpoint.stats.bpw_linears);
+        EXPECT_GT(got.metrics.at("bits_per_weight_linears"), 0);
+        EXPECT_LT(got.metrics.at("bits_per_weight_linears"), got.metrics.at("bits_per_weight"));
         VPTQ_ASSERT_OK_AND_ASSIGN(pipeline::BlobMap written,
                                   pipeline::ReadCheckpointDir(spec.output_dir()));
         EXPECT_EQ(written, got.outputs);

@@ -124,6 +124,8 @@ class WorkerJobTest : public testing::WorkerPipelineTest {
     EXPECT_DOUBLE_EQ(job.quality().top1_agreement(), local.quality->top1_agreement);
     EXPECT_DOUBLE_EQ(job.quality().bits_per_weight(),
                      local.checkpoint.Metrics().at("bits_per_weight"));
+    EXPECT_DOUBLE_EQ(job.quality().bits_per_weight_linears(),
+                     local.checkpoint.Metrics().at("bits_per_weight_linears"));
     EXPECT_GT(job.quality().mean_proxy_loss(), 0);
   }
 

@@ -10,6 +10,7 @@
 // counting an attempt) and the process exits 0. A computation the loop
 // dropped is not waited for. Exit codes: 0 stopped cleanly, 2 bad flags, 1 a
 // loop gave up (e.g. the token was refused).
+#include "absl/synchronization/mutex.h"
 #include <unistd.h>
 
 #include <atomic>
@@ -61,6 +62,9 @@ struct WorkerMetrics {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian's Abseil is built without NDEBUG, which leaves Mutex deadlock
+  // detection (a lock-order graph updated on every Lock) on. Tests keep it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   using vptq::worker::WorkerLoop;
   CLI::App app{"vptq-worker: runs VPTQ quantization tasks leased from a coordinator"};
   std::string coordinator_address;

@@ -86,6 +86,7 @@ bool ModelOrderLess(const std::string& a, const std::string& b) {
 
 std::map<std::string, double> AssembleTaskOutput::Metrics() const {
   return {{"bits_per_weight", stats.bpw_file},
+          {"bits_per_weight_linears", stats.bpw_linears},
           {"mean_proxy_loss", stats.mean_proxy_loss},
           {"max_proxy_loss", stats.max_proxy_loss}};
 }
