@@ -20,6 +20,7 @@ absl::Status ArtifactWriter::Begin() {
 absl::Status ArtifactWriter::FlushChunk() {
   VPTQ_RETURN_IF_ERROR(store_->PutArtifactChunk(artifact_id_, chunks_, buffer_));
   ++chunks_;
+  ++staged_;
   buffer_.clear();
   return absl::OkStatus();
 }
@@ -32,18 +33,25 @@ absl::Status ArtifactWriter::Write(absl::string_view bytes, int64_t size_limit) 
   sha_.Update(bytes.data(), bytes.size());
   size_ += static_cast<int64_t>(bytes.size());
   while (!bytes.empty()) {
+    // A full chunk is staged only once more bytes follow: the last one may
+    // go with the commit (Finish).
+    if (static_cast<int64_t>(buffer_.size()) == chunk_bytes_) VPTQ_RETURN_IF_ERROR(FlushChunk());
     const size_t room = static_cast<size_t>(chunk_bytes_) - buffer_.size();
     const size_t take = std::min(room, bytes.size());
     buffer_.append(bytes.data(), take);
     bytes.remove_prefix(take);
-    if (static_cast<int64_t>(buffer_.size()) == chunk_bytes_) VPTQ_RETURN_IF_ERROR(FlushChunk());
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<v1::ArtifactMeta> ArtifactWriter::Finish(absl::string_view expected_sha256,
                                                         int64_t expected_size) {
-  if (!buffer_.empty()) VPTQ_RETURN_IF_ERROR(FlushChunk());
+  if (static_cast<int64_t>(buffer_.size()) > kMaxTailBytes) {
+    VPTQ_RETURN_IF_ERROR(FlushChunk());
+  } else if (!buffer_.empty()) {
+    tail_ = ArtifactChunk{artifact_id_, chunks_++, std::move(buffer_)};
+    buffer_.clear();
+  }
   const std::string got = sha_.HexDigest();
   if (expected_size >= 0 && size_ != expected_size) {
     return absl::DataLossError(absl::StrCat("artifact ", artifact_id_, ": received ", size_,
@@ -63,9 +71,20 @@ absl::StatusOr<v1::ArtifactMeta> ArtifactWriter::Finish(absl::string_view expect
   return meta;
 }
 
+std::optional<ArtifactChunk> ArtifactWriter::TakeTail() {
+  std::optional<ArtifactChunk> t = std::move(tail_);
+  tail_.reset();
+  return t;
+}
+
 void ArtifactWriter::Abort() {
   if (!begun_) return;
-  absl::Status s = store_->AbortArtifact(artifact_id_, chunks_);
+  tail_.reset();
+  if (staged_ == 0) {  // the store lists an upload from its first chunk on
+    begun_ = false;
+    return;
+  }
+  absl::Status s = store_->AbortArtifact(artifact_id_, staged_);
   (void)s;  // best effort: recovery drops what is still staged
   begun_ = false;
 }

@@ -357,6 +357,7 @@ absl::StatusOr<v1::CompleteTaskResponse> Coordinator::CompleteTask(
   }
   std::vector<std::unique_ptr<ArtifactWriter>> staged;
   std::vector<v1::ArtifactMeta> metas;
+  std::vector<ArtifactChunk> tails;  // written by the commit
   bool committed = false;
   auto cleanup = [&] {
     if (!committed) {
@@ -414,6 +415,7 @@ absl::StatusOr<v1::CompleteTaskResponse> Coordinator::CompleteTask(
         meta.set_task_id(header.task_id());
         meta.set_create_unix_ms(ToUnixMs(options_.clock->Now()));
         metas.push_back(std::move(meta));
+        if (std::optional<ArtifactChunk> tail = current->TakeTail()) tails.push_back(*std::move(tail));
         current = nullptr;
         break;
       }
@@ -436,7 +438,8 @@ absl::StatusOr<v1::CompleteTaskResponse> Coordinator::CompleteTask(
   }
   VPTQ_ASSIGN_OR_RETURN(CompleteResult result,
                         scheduler_->Complete(header.worker_id(), header.task_id(),
-                                             header.lease_id(), metas, metrics));
+                                             header.lease_id(), metas, metrics,
+                                             std::move(tails)));
   committed = !result.duplicate;
   v1::CompleteTaskResponse resp;
   for (auto& r : result.outputs) *resp.add_outputs() = std::move(r);

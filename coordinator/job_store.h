@@ -38,19 +38,29 @@
 
 namespace vptq::coordinator {
 
+// One chunk of an artifact, written by the Apply that commits it (a small
+// upload's only chunk: one write instead of two).
+struct ArtifactChunk {
+  std::string artifact_id;
+  int64_t index = 0;
+  std::string bytes;
+};
+
 struct Mutation {
   std::vector<v1::JobRecord> put_jobs;
   std::vector<v1::TaskRecord> put_tasks;
   std::vector<v1::JobEvent> events;
-  // Staged artifacts made visible (meta written, staging marker cleared).
+  // Staged artifacts made visible (meta written, staging marker cleared),
+  // with chunks that were not staged before.
   std::vector<v1::ArtifactMeta> commit_artifacts;
+  std::vector<ArtifactChunk> put_chunks;
   // Committed artifacts removed (meta and chunks).
   std::vector<v1::ArtifactMeta> delete_artifacts;
   bool sync = true;
 
   bool empty() const {
     return put_jobs.empty() && put_tasks.empty() && events.empty() &&
-           commit_artifacts.empty() && delete_artifacts.empty();
+           commit_artifacts.empty() && put_chunks.empty() && delete_artifacts.empty();
   }
 };
 

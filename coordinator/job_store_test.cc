@@ -4,13 +4,17 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <tuple>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "common/status.h"
 #include "common/status_matchers.h"
+#include "common/sha256.h"
+#include "coordinator/artifact_writer.h"
 #include "coordinator/memory_job_store.h"
 #include "coordinator/rocks_job_store.h"
 #include "coordinator/test_util.h"
@@ -209,6 +213,54 @@ TEST_P(JobStoreTest, ShortChunkIsDataLoss) {
   ASSERT_THAT(store->Apply(m), IsOk());
   EXPECT_THAT(ReadArtifactRange(*store, meta, 0, 4).status(),
               StatusIs(absl::StatusCode::kDataLoss));
+}
+
+// ArtifactWriter over each store: a small output's only chunk is not staged
+// but written by the commit; a large one is staged except its small tail;
+// an abandoned upload leaves nothing behind.
+TEST_P(JobStoreTest, WriterKeepsTheLastSmallChunkForTheCommit) {
+  auto store = factory_->Open();
+  const std::string small(100, 's');
+  const std::string large(2 * ArtifactWriter::kMaxTailBytes + 10, 'L');
+  Mutation m;
+  for (const auto& [id, data, staged_chunks] :
+       {std::tuple{"job-a/00001/u/0", small, 0}, std::tuple{"job-a/00001/u/1", large, 2}}) {
+    ArtifactWriter w(store.get(), id, ArtifactWriter::kMaxTailBytes);
+    ASSERT_THAT(w.Begin(), IsOk());
+    ASSERT_THAT(w.Write(data), IsOk());
+    VPTQ_ASSERT_OK_AND_ASSIGN(v1::ArtifactMeta meta, w.Finish(Sha256Hex(data), data.size()));
+    EXPECT_EQ(meta.num_chunks(), staged_chunks + 1);
+    std::optional<ArtifactChunk> tail = w.TakeTail();
+    ASSERT_TRUE(tail.has_value()) << id;
+    EXPECT_EQ(tail->index, staged_chunks);
+    for (int i = 0; i < staged_chunks; ++i) EXPECT_THAT(store->ReadArtifactChunk(id, i), IsOk());
+    EXPECT_FALSE(store->ReadArtifactChunk(id, staged_chunks).ok());  // not yet written
+    m.commit_artifacts.push_back(meta);
+    m.put_chunks.push_back(*std::move(tail));
+  }
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto staged, store->ListStagedArtifacts());
+  EXPECT_THAT(staged, ElementsAre("job-a/00001/u/1"));  // the small one never was
+  ASSERT_THAT(store->Apply(m), IsOk());
+  VPTQ_ASSERT_OK_AND_ASSIGN(staged, store->ListStagedArtifacts());
+  EXPECT_TRUE(staged.empty());
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto meta0, store->GetArtifact("job-a/00001/u/0"));
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto got0, ReadArtifactRange(*store, meta0, 0, 1 << 20));
+  EXPECT_EQ(got0, small);
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto meta1, store->GetArtifact("job-a/00001/u/1"));
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto got1, ReadArtifactRange(*store, meta1, 0, 1 << 20));
+  EXPECT_TRUE(got1 == large);
+
+  // Abandoned after Finish: the staged chunks go, the tail was never written.
+  ArtifactWriter w(store.get(), "job-a/00002/u/0", ArtifactWriter::kMaxTailBytes);
+  ASSERT_THAT(w.Begin(), IsOk());
+  ASSERT_THAT(w.Write(large), IsOk());
+  VPTQ_ASSERT_OK_AND_ASSIGN(v1::ArtifactMeta meta, w.Finish(Sha256Hex(large), large.size()));
+  w.Abort();
+  VPTQ_ASSERT_OK_AND_ASSIGN(staged, store->ListStagedArtifacts());
+  EXPECT_TRUE(staged.empty());
+  for (int i = 0; i < meta.num_chunks(); ++i) {
+    EXPECT_FALSE(store->ReadArtifactChunk("job-a/00002/u/0", i).ok()) << i;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, JobStoreTest, ::testing::Values("memory", "rocksdb"),

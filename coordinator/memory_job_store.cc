@@ -32,6 +32,7 @@ absl::Status MemoryJobStore::Apply(const Mutation& m) {
   for (const auto& j : m.put_jobs) data_->jobs[j.job().job_id()] = j;
   for (const auto& t : m.put_tasks) data_->tasks[{t.job_id(), t.index()}] = t;
   for (const auto& e : m.events) data_->events[{e.job_id(), e.sequence()}] = e;
+  for (const auto& c : m.put_chunks) data_->chunks[{c.artifact_id, c.index}] = c.bytes;
   for (const auto& a : m.commit_artifacts) {
     data_->artifacts[a.ref().artifact_id()] = a;
     data_->staged.erase(a.ref().artifact_id());
@@ -83,14 +84,14 @@ absl::Status MemoryJobStore::BeginArtifact(absl::string_view artifact_id) {
   if (data_->artifacts.count(id)) {
     return absl::AlreadyExistsError(absl::StrCat("artifact ", id, " is already committed"));
   }
-  data_->staged[id] = true;
   DropChunks(id);
-  return absl::OkStatus();
+  return absl::OkStatus();  // staged from its first chunk on, as in RocksJobStore
 }
 
 absl::Status MemoryJobStore::PutArtifactChunk(absl::string_view artifact_id, int64_t index,
                                               absl::string_view bytes) {
   absl::MutexLock lock(&data_->mu);
+  data_->staged[std::string(artifact_id)] = true;
   data_->chunks[{std::string(artifact_id), index}] = std::string(bytes);
   return absl::OkStatus();
 }

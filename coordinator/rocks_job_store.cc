@@ -176,6 +176,13 @@ absl::Status RocksJobStore::Apply(const Mutation& m) {
   for (const auto& e : m.events) {
     VPTQ_RETURN_IF_ERROR(put(events_, EventKey(e.job_id(), e.sequence()), e));
   }
+  for (const auto& c : m.put_chunks) {
+    VPTQ_RETURN_IF_ERROR(CheckId(c.artifact_id));
+    VPTQ_RETURN_IF_ERROR(FromRocks(
+        batch.Put(artifacts_, ChunkKey(c.artifact_id, c.index),
+                  rocksdb::Slice(c.bytes.data(), c.bytes.size())),
+        "batch put"));
+  }
   for (const auto& a : m.commit_artifacts) {
     VPTQ_RETURN_IF_ERROR(CheckId(a.ref().artifact_id()));
     VPTQ_RETURN_IF_ERROR(put(artifacts_, MetaKey(a.ref().artifact_id()), a));

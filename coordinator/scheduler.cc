@@ -207,9 +207,11 @@ absl::StatusOr<CompleteResult> Scheduler::Complete(absl::string_view worker_id,
                                                    absl::string_view task_id,
                                                    absl::string_view lease_id,
                                                    std::vector<v1::ArtifactMeta> outputs,
-                                                   const std::map<std::string, double>& metrics) {
+                                                   const std::map<std::string, double>& metrics,
+                                                   std::vector<ArtifactChunk> chunks) {
   return Durable<absl::StatusOr<CompleteResult>>([&] {
-    return CompleteLocked(worker_id, task_id, lease_id, std::move(outputs), metrics);
+    return CompleteLocked(worker_id, task_id, lease_id, std::move(outputs), metrics,
+                          std::move(chunks));
   });
 }
 
@@ -366,7 +368,8 @@ absl::StatusOr<CompleteResult> Scheduler::CompleteLocked(absl::string_view worke
                                                    absl::string_view task_id,
                                                    absl::string_view lease_id,
                                                    std::vector<v1::ArtifactMeta> outputs,
-                                                   const std::map<std::string, double>& metrics) {
+                                                   const std::map<std::string, double>& metrics,
+                                                   std::vector<ArtifactChunk> chunks) {
     const absl::Time now = clock_->Now();
   TouchWorkerLocked(worker_id, now);
   VPTQ_ASSIGN_OR_RETURN(TaskNode * t, LeasedTaskLocked(worker_id, task_id, lease_id));
@@ -407,6 +410,7 @@ absl::StatusOr<CompleteResult> Scheduler::CompleteLocked(absl::string_view worke
   t->rec.clear_last_error();
   b.Task(t);
   b.m.commit_artifacts = std::move(outputs);
+  b.m.put_chunks = std::move(chunks);
 
   job->done++;
   job->cost_done += t->rec.cost();

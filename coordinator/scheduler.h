@@ -149,12 +149,15 @@ class Scheduler {
   // ABORTED when the lease is not (or no longer) this worker's.
   absl::StatusOr<LeaseInfo> CheckLease(absl::string_view worker_id, absl::string_view task_id,
                                        absl::string_view lease_id) const;
-  // `outputs`: staged artifacts to commit with the task. INVALID_ARGUMENT
-  // when a required output is missing or a name repeats (the lease stands).
+  // `outputs`: staged artifacts to commit with the task; `chunks`: their
+  // chunks that are not staged yet (ArtifactWriter::TakeTail), written by
+  // the same commit. INVALID_ARGUMENT when a required output is missing or a
+  // name repeats (the lease stands).
   absl::StatusOr<CompleteResult> Complete(absl::string_view worker_id, absl::string_view task_id,
                                           absl::string_view lease_id,
                                           std::vector<v1::ArtifactMeta> outputs,
-                                          const std::map<std::string, double>& metrics);
+                                          const std::map<std::string, double>& metrics,
+                                          std::vector<ArtifactChunk> chunks = {});
   // Returns whether the task will run again.
   absl::StatusOr<bool> Fail(absl::string_view worker_id, absl::string_view task_id,
                             absl::string_view lease_id, const absl::Status& status);
@@ -204,7 +207,8 @@ class Scheduler {
                                                 absl::string_view task_id,
                                                 absl::string_view lease_id,
                                                 std::vector<v1::ArtifactMeta> outputs,
-                                                const std::map<std::string, double>& metrics)
+                                                const std::map<std::string, double>& metrics,
+                                                std::vector<ArtifactChunk> chunks)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<bool> FailLocked(absl::string_view worker_id, absl::string_view task_id,
                                   absl::string_view lease_id, const absl::Status& status)
