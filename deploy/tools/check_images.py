@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 
-BINARIES = ("vptq-coordinator", "vptq-worker", "vptqctl")
+BINARIES = ("vptq-coordinator", "vptq-worker", "vptqctl", "vptqctl-local")
 COMMON_NOT_NEEDED = {
     "git": "the context is copied, not cloned",
     "clang": "fuzzers only",
