@@ -6,4 +6,4 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 export VPTQ_SOURCE_DIR="$root" VPTQ_BUILD_DIR="$root/build"
 python3 "$root/bench/service_overhead.py" "$@"
-"$root/build/bench/service_scheduler_benchmark" --shape all --workers 64
+"$root/build/bench/service_scheduler_benchmark" --shape all --workers 64 --repeats 7
