@@ -177,6 +177,16 @@ absl::StatusOr<EmbeddedRunResult> RunEmbeddedJob(const EmbeddedRunOptions& o) {
   }
   VPTQ_ASSIGN_OR_RETURN(v1::GetJobResponse got, source->GetJob(job_id, false));
   result.job = got.job();
+  if (IsTerminalPhase(result.job.phase())) {
+    // The Hessians and packed linears are deleted by now, but their bytes
+    // stay on disk until the store compacts; the state directory keeps only
+    // the job record and its outputs after this.
+    absl::Status reclaimed = c->ReclaimSpace();
+    if (!reclaimed.ok()) {
+      Note(o, absl::StrCat("warning: could not compact the state directory: ",
+                           reclaimed.message()));
+    }
+  }
   if (result.job.phase() == v1::JOB_PHASE_SUCCEEDED) {
     DownloadOptions d;
     d.on_note = o.on_note;

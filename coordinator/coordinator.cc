@@ -68,7 +68,10 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(std::unique_ptr<J
                                               SchedulerOptionsFromConfig(c->options_.config),
                                               c->options_.observer);
   VPTQ_RETURN_IF_ERROR(c->scheduler_->Recover());
-  if (c->options_.run_ticker) c->ticker_ = std::thread([p = c.get()] { p->TickerLoop(); });
+  if (c->options_.run_ticker) {
+    c->ticker_ = std::thread([p = c.get()] { p->TickerLoop(); });
+    c->reclaimer_ = std::thread([p = c.get()] { p->ReclaimLoop(); });
+  }
   log::Info("coordinator recovered", {{"staged_uploads_dropped", staged.size()}});
   return c;
 }
@@ -81,20 +84,40 @@ Coordinator::~Coordinator() {
     ticker_cv_.SignalAll();
   }
   if (ticker_.joinable()) ticker_.join();
+  if (reclaimer_.joinable()) reclaimer_.join();
   scheduler_.reset();
   store_.reset();
 }
 
+bool Coordinator::WaitForStop(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  if (stop_ticker_) return true;
+  ticker_cv_.WaitWithTimeout(&mu_, timeout);
+  return stop_ticker_;
+}
+
 void Coordinator::TickerLoop() {
-  while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (stop_ticker_) return;
-      ticker_cv_.WaitWithTimeout(&mu_, options_.tick_interval);
-      if (stop_ticker_) return;
-    }
-    scheduler_->Tick();
+  while (!WaitForStop(options_.tick_interval)) scheduler_->Tick();
+}
+
+void Coordinator::ReclaimLoop() {
+  // Its own thread: a compaction takes seconds and must not hold up leases.
+  while (!WaitForStop(5 * options_.tick_interval)) {
+    if (!scheduler_->TakeReclaimRequest()) continue;
+    absl::Status s = ReclaimSpace();
+    if (!s.ok()) log::Warn("reclaiming store space failed", {{"error", std::string(s.message())}});
   }
+}
+
+absl::Status Coordinator::ReclaimSpace() {
+  const absl::Time start = absl::Now();
+  absl::Status s = store_->ReclaimSpace();
+  if (s.ok()) {
+    log::Info("store space reclaimed",
+              {{"seconds", absl::ToDoubleSeconds(absl::Now() - start)},
+               {"live_artifact_bytes", scheduler_->artifact_bytes()}});
+  }
+  return s;
 }
 
 void Coordinator::BeginDrain() {

@@ -6,7 +6,9 @@
 // Lifecycle:
 //   Open(store, options)  drops uploads a crash interrupted, recovers every
 //                         job (stale leases expired, live ones kept so their
-//                         workers can finish), starts the ticker thread.
+//                         workers can finish), starts the ticker thread
+//                         and the reclaimer (gives the disk space of deleted
+//                         artifacts back when SchedulerOptions say it is due).
 //   BeginDrain()          no new jobs or leases (UNAVAILABLE); open watches
 //                         end UNAVAILABLE; heartbeats, completions and
 //                         failures are still accepted.
@@ -111,6 +113,9 @@ class Coordinator {
   void BeginDrain();
   bool draining() const { return draining_.load(); }
   void Tick() { scheduler_->Tick(); }
+  // JobStore::ReclaimSpace, timed and logged. The reclaimer thread calls it
+  // when due; an embedded run calls it when its job has ended.
+  absl::Status ReclaimSpace();
   Scheduler& scheduler() { return *scheduler_; }
   JobStore& store() { return *store_; }
   const v1::CoordinatorConfig& config() const { return options_.config; }
@@ -125,6 +130,9 @@ class Coordinator {
                               const std::function<bool(const v1::ArtifactStreamResponse&)>& write);
   std::string NewJobId();
   void TickerLoop();
+  void ReclaimLoop();
+  // Waits up to `timeout` for the stop signal; true when stopping.
+  bool WaitForStop(absl::Duration timeout);
 
   const CoordinatorOptions options_;
   const PathPolicy paths_;
@@ -139,6 +147,7 @@ class Coordinator {
   bool stop_ticker_ ABSL_GUARDED_BY(mu_) = false;
   absl::CondVar ticker_cv_;
   std::thread ticker_;
+  std::thread reclaimer_;
 };
 
 // The message sequence of one CompleteTask call for in-memory outputs, in

@@ -97,6 +97,12 @@ class JobStore {
                                                         int64_t index) = 0;
   virtual absl::StatusOr<std::vector<v1::ArtifactMeta>> ListArtifacts() = 0;
   virtual absl::StatusOr<std::vector<std::string>> ListStagedArtifacts() = 0;
+
+  // Gives the disk space of deleted artifacts back to the file system. A
+  // delete only marks data dead; without this a long-running store keeps
+  // every Hessian it ever held. Slow (rewrites the live artifact data):
+  // call it off the scheduler's lock. Writers may run concurrently.
+  [[nodiscard]] virtual absl::Status ReclaimSpace() { return absl::OkStatus(); }
 };
 
 // Reads bytes [offset, offset + max_bytes) of a committed artifact (fewer at

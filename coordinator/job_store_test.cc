@@ -1,16 +1,23 @@
 // JobStore contract, run against the in-memory and the RocksDB store. Each
 // test writes, "reopens" (a new store object over the same data / directory)
 // and checks that exactly the committed state is there.
+#include <atomic>
+#include <chrono>
+#include <thread>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 
+#include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "common/status_matchers.h"
 #include "common/sha256.h"
@@ -271,6 +278,166 @@ TEST(RocksJobStoreTest, OpenFailsCleanlyOnAFile) {
   std::string file = dir + "/not_a_dir";
   ASSERT_THAT(WriteTestFile(file, "x"), IsOk());
   EXPECT_FALSE(RocksJobStore::Open(file).ok());
+  std::filesystem::remove_all(dir);
+}
+
+int64_t DirBytes(const std::string& dir) {
+  int64_t total = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) total += static_cast<int64_t>(e.file_size());
+  }
+  return total;
+}
+
+// Stores `chunks` chunks of `chunk_bytes` pseudo-random bytes and commits
+// them; `content` (optional) receives the bytes.
+v1::ArtifactMeta PutArtifact(JobStore& store, const std::string& id, int chunks,
+                             int chunk_bytes, std::string* content = nullptr) {
+  v1::ArtifactMeta meta;
+  meta.mutable_ref()->set_artifact_id(id);
+  meta.mutable_ref()->set_name("hessian");
+  meta.mutable_ref()->set_size_bytes(int64_t{chunks} * chunk_bytes);
+  meta.set_chunk_bytes(chunk_bytes);
+  meta.set_num_chunks(chunks);
+  EXPECT_THAT(store.BeginArtifact(id), IsOk());
+  std::string bytes(static_cast<size_t>(chunk_bytes), '\0');
+  uint32_t x = static_cast<uint32_t>(std::hash<std::string>{}(id));
+  for (int c = 0; c < chunks; ++c) {
+    for (char& b : bytes) {
+      x = x * 1664525u + 1013904223u;
+      b = static_cast<char>(x >> 24);
+    }
+    EXPECT_THAT(store.PutArtifactChunk(id, c, bytes), IsOk());
+    if (content != nullptr) content->append(bytes);
+  }
+  Mutation m;
+  m.commit_artifacts = {meta};
+  EXPECT_THAT(store.Apply(m), IsOk());
+  return meta;
+}
+
+TEST(RocksJobStoreTest, ReclaimSpaceGivesDeletedArtifactsBackToTheDisk) {
+  const std::string dir = MakeTempDir("rocks_reclaim");
+  RocksStoreOptions options;
+  options.allow_sync = false;
+  constexpr int kChunk = 1 << 20;
+  std::string kept;
+  {
+    VPTQ_ASSERT_OK_AND_ASSIGN(auto store, RocksJobStore::Open(dir + "/db", options));
+    std::vector<v1::ArtifactMeta> dead;
+    for (int i = 0; i < 6; ++i) {
+      dead.push_back(PutArtifact(*store, absl::StrCat("job/0000", i, "/h/0"), 8, kChunk));
+    }
+    PutArtifact(*store, "job/00009/out/0", 2, kChunk, &kept);
+    Mutation del;
+    del.delete_artifacts = dead;
+    ASSERT_THAT(store->Apply(del), IsOk());
+    // Deleting only marks the data dead: the 48 MiB are still on disk.
+    const int64_t before = DirBytes(dir);
+    EXPECT_GE(before, 48 * kChunk);
+
+    ASSERT_THAT(store->ReclaimSpace(), IsOk());
+    const int64_t after = DirBytes(dir);
+    EXPECT_LT(after, 2 * kChunk + 4 * kChunk) << "before " << before;
+    VPTQ_ASSERT_OK_AND_ASSIGN(auto got, store->GetArtifact("job/00009/out/0"));
+    VPTQ_ASSERT_OK_AND_ASSIGN(auto bytes, ReadArtifactRange(*store, got, 0, 2 * kChunk));
+    EXPECT_TRUE(bytes == kept);
+    EXPECT_THAT(store->GetArtifact("job/00000/h/0").status(),
+                StatusIs(absl::StatusCode::kNotFound));
+  }
+  // The compacted store reopens with the live artifact intact.
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto store, RocksJobStore::Open(dir + "/db", options));
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto got, store->GetArtifact("job/00009/out/0"));
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto bytes, ReadArtifactRange(*store, got, 0, 2 * kChunk));
+  EXPECT_TRUE(bytes == kept);
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto listed, store->ListArtifacts());
+  EXPECT_EQ(listed.size(), 1u);
+  std::filesystem::remove_all(dir);
+}
+
+// A file system whose disk fills up on demand: appends fail with ENOSPC's
+// status while `full` is set.
+class FillableFs : public rocksdb::FileSystemWrapper {
+ public:
+  explicit FillableFs(std::shared_ptr<rocksdb::FileSystem> base)
+      : rocksdb::FileSystemWrapper(std::move(base)) {}
+  const char* Name() const override { return "FillableFs"; }
+  std::atomic<bool> full{false};
+
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                    rocksdb::IODebugContext* dbg) override {
+    rocksdb::IOStatus s = target()->NewWritableFile(f, o, r, dbg);
+    if (s.ok()) *r = std::make_unique<File>(std::move(*r), &full);
+    return s;
+  }
+
+ private:
+  class File : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    File(std::unique_ptr<rocksdb::FSWritableFile> f, std::atomic<bool>* full)
+        : rocksdb::FSWritableFileOwnerWrapper(std::move(f)), full_(full) {}
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                             rocksdb::IODebugContext* dbg) override {
+      if (full_->load()) return rocksdb::IOStatus::NoSpace("No space left on device");
+      return target()->Append(data, o, dbg);
+    }
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                             const rocksdb::DataVerificationInfo& v,
+                             rocksdb::IODebugContext* dbg) override {
+      if (full_->load()) return rocksdb::IOStatus::NoSpace("No space left on device");
+      return target()->Append(data, o, v, dbg);
+    }
+
+   private:
+    std::atomic<bool>* full_;
+  };
+};
+
+TEST(RocksJobStoreTest, AFullDiskFailsWritesUntilThereIsRoomAgain) {
+  const std::string dir = MakeTempDir("rocks_full");
+  auto fs = std::make_shared<FillableFs>(rocksdb::FileSystem::Default());
+  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);
+  RocksStoreOptions options;
+  options.allow_sync = false;
+  options.env = env.get();
+  std::string kept;
+  {
+    VPTQ_ASSERT_OK_AND_ASSIGN(auto store, RocksJobStore::Open(dir + "/db", options));
+    PutArtifact(*store, "job/00001/h/0", 2, 1 << 16, &kept);
+
+    fs->full = true;
+    ASSERT_THAT(store->BeginArtifact("job/00002/h/0"), IsOk());
+    EXPECT_THAT(store->PutArtifactChunk("job/00002/h/0", 0, std::string(1 << 16, 'x')),
+                StatusIs(absl::StatusCode::kUnavailable, ::testing::HasSubstr("disk full")));
+    Mutation m;
+    m.put_jobs = {Job("j", 1)};
+    EXPECT_THAT(store->Apply(m), StatusIs(absl::StatusCode::kUnavailable));
+    EXPECT_THAT(store->Apply(m), StatusIs(absl::StatusCode::kUnavailable));  // still full
+
+    // Space freed: writes work again without a restart (RocksDB's own
+    // recovery polls the free space and resumes within seconds).
+    fs->full = false;
+    const auto start = std::chrono::steady_clock::now();
+    absl::Status s = store->Apply(m);
+    while (!s.ok() && std::chrono::steady_clock::now() - start < std::chrono::seconds(60)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      s = store->Apply(m);
+    }
+    EXPECT_THAT(s, IsOk());
+    VPTQ_ASSERT_OK_AND_ASSIGN(auto jobs, store->LoadJobs());
+    EXPECT_EQ(jobs.size(), 1u);
+  }
+  // What was written before and after the full disk survives a reopen; the
+  // upload that hit it was never committed.
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto store, RocksJobStore::Open(dir + "/db", options));
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto jobs, store->LoadJobs());
+  EXPECT_EQ(jobs.size(), 1u);
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto got, store->GetArtifact("job/00001/h/0"));
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto bytes, ReadArtifactRange(*store, got, 0, 1 << 17));
+  EXPECT_TRUE(bytes == kept);
+  EXPECT_THAT(store->GetArtifact("job/00002/h/0").status(), StatusIs(absl::StatusCode::kNotFound));
+  store.reset();
   std::filesystem::remove_all(dir);
 }
 

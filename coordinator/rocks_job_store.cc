@@ -19,6 +19,10 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.IsNotFound()) return absl::NotFoundError(msg);
   if (s.IsCorruption()) return absl::DataLossError(msg);
   if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
+  // Callers retry UNAVAILABLE later, which is what a full disk needs.
+  if (s.IsNoSpace()) {
+    return absl::UnavailableError(absl::StrCat("store: ", what, ": disk full: ", s.ToString()));
+  }
   if (s.IsIOError() || s.IsBusy() || s.IsTimedOut() || s.IsTryAgain() || s.IsIncomplete()) {
     return absl::UnavailableError(msg);
   }
@@ -107,7 +111,13 @@ absl::StatusOr<std::unique_ptr<RocksJobStore>> RocksJobStore::Open(const std::st
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
+  if (options.env != nullptr) db_options.env = options.env;
   db_options.keep_log_file_num = 5;
+  // The artifact chunks pass through the WAL; a WAL file is only deleted
+  // once every family has flushed what it holds, and the small families
+  // (jobs, tasks, events) rarely fill a memtable. This makes RocksDB flush
+  // them once the WALs pass 256 MiB instead of keeping every chunk twice.
+  db_options.max_total_wal_size = 256ull << 20;
 
   rocksdb::ColumnFamilyOptions plain;
   rocksdb::ColumnFamilyOptions blobs;
@@ -115,6 +125,9 @@ absl::StatusOr<std::unique_ptr<RocksJobStore>> RocksJobStore::Open(const std::st
   blobs.min_blob_size = options.min_blob_size;
   blobs.blob_file_size = 256ull << 20;
   blobs.enable_blob_garbage_collection = true;
+  // Hessians die in bulk once a layer is quantized: when half the data in
+  // the oldest blob files is dead, compact them without waiting for the LSM.
+  blobs.blob_garbage_collection_force_threshold = 0.5;
   blobs.blob_compression_type = rocksdb::kNoCompression;  // fp Hessians do not compress
   blobs.write_buffer_size = 64ull << 20;
 
@@ -337,6 +350,18 @@ absl::StatusOr<std::vector<std::string>> RocksJobStore::ListStagedArtifacts() {
         return absl::OkStatus();
       }));
   return out;
+}
+
+absl::Status RocksJobStore::ReclaimSpace() {
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  VPTQ_RETURN_IF_ERROR(FromRocks(db_->Flush(flush, handles_), "flush before reclaiming space"));
+  rocksdb::CompactRangeOptions compact;
+  compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  compact.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kForce;
+  compact.blob_garbage_collection_age_cutoff = 1.0;  // every blob file, not just the oldest
+  return FromRocks(db_->CompactRange(compact, artifacts_, nullptr, nullptr),
+                   "compacting artifacts");
 }
 
 }  // namespace vptq::coordinator

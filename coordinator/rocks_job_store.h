@@ -7,7 +7,8 @@
 //              "c" id \0 chunk index (u64 BE)  -> chunk bytes
 // The artifacts family has integrated BlobDB on (enable_blob_files), so large
 // chunks live in blob files and do not churn the LSM tree. One Mutation is
-// one WriteBatch; Mutation::sync fsyncs the WAL.
+// one WriteBatch; Mutation::sync fsyncs the WAL. Deleted chunks become blob
+// garbage: background compactions collect some of it, ReclaimSpace all.
 //
 //   VPTQ_ASSIGN_OR_RETURN(auto store, RocksJobStore::Open("/var/lib/vptq/store"));
 //
@@ -25,6 +26,7 @@
 
 namespace rocksdb {
 class DB;
+class Env;
 class ColumnFamilyHandle;
 }  // namespace rocksdb
 
@@ -35,6 +37,8 @@ struct RocksStoreOptions {
   bool allow_sync = true;
   // Values at least this large go to blob files.
   uint64_t min_blob_size = 4096;
+  // Tests inject file-system faults through this; null: the default Env.
+  rocksdb::Env* env = nullptr;
 };
 
 class RocksJobStore : public JobStore {
@@ -59,6 +63,9 @@ class RocksJobStore : public JobStore {
                                                 int64_t index) override;
   absl::StatusOr<std::vector<v1::ArtifactMeta>> ListArtifacts() override;
   absl::StatusOr<std::vector<std::string>> ListStagedArtifacts() override;
+  // Flushes every family (so no old WAL file is pinned) and compacts the
+  // artifacts family with forced blob garbage collection.
+  absl::Status ReclaimSpace() override;
 
  private:
   RocksJobStore() = default;

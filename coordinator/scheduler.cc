@@ -597,4 +597,13 @@ int64_t Scheduler::artifact_bytes() const {
   return artifact_bytes_;
 }
 
+bool Scheduler::TakeReclaimRequest() {
+  absl::MutexLock lock(&mu_);
+  if (deleted_since_reclaim_ < std::max(options_.reclaim_after_bytes, artifact_bytes_)) {
+    return false;
+  }
+  deleted_since_reclaim_ = 0;
+  return true;
+}
+
 }  // namespace vptq::coordinator

@@ -71,6 +71,10 @@ struct SchedulerOptions {
   absl::Duration backoff_initial = absl::Seconds(1);
   absl::Duration backoff_max = absl::Minutes(5);
   bool keep_intermediate_artifacts = false;
+  // TakeReclaimRequest says yes once this many artifact bytes were deleted
+  // since the last yes, and at least as many as are still live: reclaiming
+  // rewrites the live data, so it then costs no more than it frees.
+  int64_t reclaim_after_bytes = int64_t{1} << 30;
 };
 
 // Metrics hooks. Called with the scheduler's lock held: keep them cheap and
@@ -174,6 +178,9 @@ class Scheduler {
 
   int64_t ready_depth() const;
   int64_t artifact_bytes() const;
+  // True (once) when enough artifact data was deleted that the store should
+  // reclaim the disk space (JobStore::ReclaimSpace); see SchedulerOptions.
+  bool TakeReclaimRequest();
   const SchedulerOptions& options() const { return options_; }
 
  private:
@@ -288,6 +295,7 @@ class Scheduler {
   absl::flat_hash_map<std::string, WorkerInfo> workers_ ABSL_GUARDED_BY(mu_);
   int64_t max_submit_seq_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t artifact_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t deleted_since_reclaim_ ABSL_GUARDED_BY(mu_) = 0;
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -70,7 +70,10 @@ absl::Status Scheduler::CommitLocked(Batch& b) {
   const int64_t seq = applied_seq_.fetch_add(1) + 1;
   if (sync) pending_sync_ = seq;
   for (const auto& a : b.m.commit_artifacts) artifact_bytes_ += a.ref().size_bytes();
-  for (const auto& a : b.m.delete_artifacts) artifact_bytes_ -= a.ref().size_bytes();
+  for (const auto& a : b.m.delete_artifacts) {
+    artifact_bytes_ -= a.ref().size_bytes();
+    deleted_since_reclaim_ += a.ref().size_bytes();
+  }
   for (JobNode* j : b.finished) UnloadJobLocked(j);
   if (!b.m.events.empty()) events_cv_.SignalAll();
   if (b.signal_work) work_cv_.SignalAll();

@@ -186,6 +186,29 @@ TEST_F(SchedulerTest, RunsAJobToTheEndInDependencyOrder) {
   for (const auto& t : tasks) EXPECT_EQ(t.state(), v1::TASK_STATE_SUCCEEDED);
 }
 
+TEST_F(SchedulerTest, AsksToReclaimSpaceOnceDeletionsOutweighLiveData) {
+  options_.reclaim_after_bytes = 1;
+  Reopen();
+  AddJob("job-a", 0, /*shards=*/2);
+  EXPECT_FALSE(scheduler_->TakeReclaimRequest());  // nothing deleted yet
+  auto first = Lease("w1");
+  ASSERT_TRUE(first.has_value());
+  ASSERT_THAT(Complete("w1", *first), IsOk());
+  EXPECT_FALSE(scheduler_->TakeReclaimRequest());  // a live shard, nothing dead
+  RunToEnd("w1");
+  ASSERT_EQ(Phase("job-a"), v1::JOB_PHASE_SUCCEEDED);
+  EXPECT_TRUE(scheduler_->TakeReclaimRequest());   // every intermediate is dead
+  EXPECT_FALSE(scheduler_->TakeReclaimRequest());  // answered once
+
+  // Below the byte threshold nothing is asked for.
+  options_.reclaim_after_bytes = int64_t{1} << 20;
+  Reopen();
+  AddJob("job-b", 0, /*shards=*/2);
+  RunToEnd("w1");
+  ASSERT_EQ(Phase("job-b"), v1::JOB_PHASE_SUCCEEDED);
+  EXPECT_FALSE(scheduler_->TakeReclaimRequest());
+}
+
 TEST_F(SchedulerTest, InputsAreTheProducersOutputs) {
   AddJob("job-a", 0, 2);
   auto h0 = Lease("w1");
