@@ -6,7 +6,8 @@
 //       --listen 0.0.0.0:50051 --store /var/lib/vptq
 //       --config /etc/vptq/coordinator.textproto --metrics_listen 0.0.0.0:9090
 //
-// Lifecycle: health NOT_SERVING while the store is recovered, SERVING after.
+// Lifecycle: health NOT_SERVING while the store is recovered, SERVING after,
+// NOT_SERVING while the store does not take writes (checked every 5 s).
 // SIGTERM/SIGINT only set a flag; the main loop then sets NOT_SERVING, drains
 // (no new leases/jobs, watches end UNAVAILABLE so clients reconnect), shuts
 // the server down with the drain deadline, closes the store, and stops
@@ -137,7 +138,24 @@ int main(int argc, char** argv) {
   SetHealth(server.get(), true);
   vptq::log::Info("serving", {{"port", port}});
 
-  while (!g_stop) absl::SleepFor(absl::Milliseconds(100));
+  // A store that stopped taking writes (an I/O error RocksDB cannot resume
+  // from) makes health NOT_SERVING, so the liveness probe restarts the
+  // coordinator and recovery reopens the store; a full disk heals in place.
+  bool writable = true;
+  for (int tick = 0; !g_stop; ++tick) {
+    absl::SleepFor(absl::Milliseconds(100));
+    if (tick % 50 != 0) continue;
+    const absl::Status s = (*coordinator)->store().CheckWritable();
+    if (s.ok() == writable) continue;
+    writable = s.ok();
+    SetHealth(server.get(), writable);
+    if (writable) {
+      vptq::log::Info("store takes writes again; serving");
+    } else {
+      vptq::log::Error("store does not take writes; health NOT_SERVING",
+                       {{"error", std::string(s.message())}});
+    }
+  }
 
   const absl::Duration drain = absl::Seconds(config.drain_seconds());
   vptq::log::Info("shutting down", {{"drain_seconds", config.drain_seconds()}});

@@ -103,6 +103,13 @@ class JobStore {
   // every Hessian it ever held. Slow (rewrites the live artifact data):
   // call it off the scheduler's lock. Writers may run concurrently.
   [[nodiscard]] virtual absl::Status ReclaimSpace() { return absl::OkStatus(); }
+
+  // OK unless a write failed and none has succeeded since; then it tries a
+  // tiny write and returns its error. A full disk heals by itself once space
+  // is freed; some I/O errors leave the store read-only until it is opened
+  // again, which is what the coordinator's health (and so a restart by the
+  // orchestrator) is driven by.
+  [[nodiscard]] virtual absl::Status CheckWritable() { return absl::OkStatus(); }
 };
 
 // Reads bytes [offset, offset + max_bytes) of a committed artifact (fewer at

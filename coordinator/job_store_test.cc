@@ -18,6 +18,7 @@
 #include <rocksdb/file_system.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/status.h"
 #include "common/status_matchers.h"
 #include "common/sha256.h"
@@ -355,58 +356,78 @@ TEST(RocksJobStoreTest, ReclaimSpaceGivesDeletedArtifactsBackToTheDisk) {
   std::filesystem::remove_all(dir);
 }
 
-// A file system whose disk fills up on demand: appends fail with ENOSPC's
-// status while `full` is set.
+// A file system whose disk fills up or breaks on demand: appends fail with
+// ENOSPC's status while `full` is set, with a plain I/O error (EIO) while
+// `broken` is.
 class FillableFs : public rocksdb::FileSystemWrapper {
  public:
   explicit FillableFs(std::shared_ptr<rocksdb::FileSystem> base)
       : rocksdb::FileSystemWrapper(std::move(base)) {}
   const char* Name() const override { return "FillableFs"; }
   std::atomic<bool> full{false};
+  std::atomic<bool> broken{false};
 
   rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
                                     std::unique_ptr<rocksdb::FSWritableFile>* r,
                                     rocksdb::IODebugContext* dbg) override {
     rocksdb::IOStatus s = target()->NewWritableFile(f, o, r, dbg);
-    if (s.ok()) *r = std::make_unique<File>(std::move(*r), &full);
+    if (s.ok()) *r = std::make_unique<File>(std::move(*r), this);
     return s;
   }
 
  private:
   class File : public rocksdb::FSWritableFileOwnerWrapper {
    public:
-    File(std::unique_ptr<rocksdb::FSWritableFile> f, std::atomic<bool>* full)
-        : rocksdb::FSWritableFileOwnerWrapper(std::move(f)), full_(full) {}
+    File(std::unique_ptr<rocksdb::FSWritableFile> f, const FillableFs* fs)
+        : rocksdb::FSWritableFileOwnerWrapper(std::move(f)), fs_(fs) {}
     rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
                              rocksdb::IODebugContext* dbg) override {
-      if (full_->load()) return rocksdb::IOStatus::NoSpace("No space left on device");
+      if (rocksdb::IOStatus e = Fault(); !e.ok()) return e;
       return target()->Append(data, o, dbg);
     }
     rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
                              const rocksdb::DataVerificationInfo& v,
                              rocksdb::IODebugContext* dbg) override {
-      if (full_->load()) return rocksdb::IOStatus::NoSpace("No space left on device");
+      if (rocksdb::IOStatus e = Fault(); !e.ok()) return e;
       return target()->Append(data, o, v, dbg);
     }
 
    private:
-    std::atomic<bool>* full_;
+    rocksdb::IOStatus Fault() const {
+      if (fs_->full.load()) return rocksdb::IOStatus::NoSpace("No space left on device");
+      if (fs_->broken.load()) return rocksdb::IOStatus::IOError("Input/output error");
+      return rocksdb::IOStatus::OK();
+    }
+    const FillableFs* fs_;
   };
 };
 
-TEST(RocksJobStoreTest, AFullDiskFailsWritesUntilThereIsRoomAgain) {
-  const std::string dir = MakeTempDir("rocks_full");
-  auto fs = std::make_shared<FillableFs>(rocksdb::FileSystem::Default());
-  std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);
-  RocksStoreOptions options;
-  options.allow_sync = false;
-  options.env = env.get();
+// A RocksDB store in a fresh directory on a FillableFs.
+class FaultyDiskTest : public ::testing::Test {
+ protected:
+  FaultyDiskTest() : dir_(MakeTempDir("rocks_faulty")) {
+    options_.allow_sync = false;
+    options_.env = env_.get();
+  }
+  ~FaultyDiskTest() override { std::filesystem::remove_all(dir_); }
+  absl::StatusOr<std::unique_ptr<RocksJobStore>> Open() {
+    return RocksJobStore::Open(dir_ + "/db", options_);
+  }
+
+  const std::string dir_;
+  const std::shared_ptr<FillableFs> fs_ =
+      std::make_shared<FillableFs>(rocksdb::FileSystem::Default());
+  const std::unique_ptr<rocksdb::Env> env_ = rocksdb::NewCompositeEnv(fs_);
+  RocksStoreOptions options_;
+};
+
+TEST_F(FaultyDiskTest, AFullDiskFailsWritesUntilThereIsRoomAgain) {
   std::string kept;
   {
-    VPTQ_ASSERT_OK_AND_ASSIGN(auto store, RocksJobStore::Open(dir + "/db", options));
+    VPTQ_ASSERT_OK_AND_ASSIGN(auto store, Open());
     PutArtifact(*store, "job/00001/h/0", 2, 1 << 16, &kept);
 
-    fs->full = true;
+    fs_->full = true;
     ASSERT_THAT(store->BeginArtifact("job/00002/h/0"), IsOk());
     EXPECT_THAT(store->PutArtifactChunk("job/00002/h/0", 0, std::string(1 << 16, 'x')),
                 StatusIs(absl::StatusCode::kUnavailable, ::testing::HasSubstr("disk full")));
@@ -414,10 +435,11 @@ TEST(RocksJobStoreTest, AFullDiskFailsWritesUntilThereIsRoomAgain) {
     m.put_jobs = {Job("j", 1)};
     EXPECT_THAT(store->Apply(m), StatusIs(absl::StatusCode::kUnavailable));
     EXPECT_THAT(store->Apply(m), StatusIs(absl::StatusCode::kUnavailable));  // still full
+    EXPECT_THAT(store->CheckWritable(), StatusIs(absl::StatusCode::kUnavailable));
 
     // Space freed: writes work again without a restart (RocksDB's own
     // recovery polls the free space and resumes within seconds).
-    fs->full = false;
+    fs_->full = false;
     const auto start = std::chrono::steady_clock::now();
     absl::Status s = store->Apply(m);
     while (!s.ok() && std::chrono::steady_clock::now() - start < std::chrono::seconds(60)) {
@@ -425,20 +447,45 @@ TEST(RocksJobStoreTest, AFullDiskFailsWritesUntilThereIsRoomAgain) {
       s = store->Apply(m);
     }
     EXPECT_THAT(s, IsOk());
+    EXPECT_THAT(store->CheckWritable(), IsOk());
     VPTQ_ASSERT_OK_AND_ASSIGN(auto jobs, store->LoadJobs());
     EXPECT_EQ(jobs.size(), 1u);
   }
   // What was written before and after the full disk survives a reopen; the
   // upload that hit it was never committed.
-  VPTQ_ASSERT_OK_AND_ASSIGN(auto store, RocksJobStore::Open(dir + "/db", options));
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto store, Open());
   VPTQ_ASSERT_OK_AND_ASSIGN(auto jobs, store->LoadJobs());
   EXPECT_EQ(jobs.size(), 1u);
   VPTQ_ASSERT_OK_AND_ASSIGN(auto got, store->GetArtifact("job/00001/h/0"));
   VPTQ_ASSERT_OK_AND_ASSIGN(auto bytes, ReadArtifactRange(*store, got, 0, 1 << 17));
   EXPECT_TRUE(bytes == kept);
   EXPECT_THAT(store->GetArtifact("job/00002/h/0").status(), StatusIs(absl::StatusCode::kNotFound));
-  store.reset();
-  std::filesystem::remove_all(dir);
+}
+
+TEST_F(FaultyDiskTest, AnIoErrorLeavesTheStoreUnwritableUntilReopened) {
+  Mutation m;
+  m.put_jobs = {Job("j", 1)};
+  {
+    VPTQ_ASSERT_OK_AND_ASSIGN(auto store, Open());
+    EXPECT_THAT(store->CheckWritable(), IsOk());
+    fs_->broken = true;
+    EXPECT_THAT(store->Apply(m), StatusIs(absl::StatusCode::kUnavailable));
+    EXPECT_THAT(store->CheckWritable(), StatusIs(absl::StatusCode::kUnavailable));
+    fs_->broken = false;
+    // Unlike a full disk, RocksDB does not resume after this by itself.
+    absl::SleepFor(absl::Seconds(1));
+    EXPECT_THAT(store->CheckWritable(), StatusIs(absl::StatusCode::kUnavailable));
+    EXPECT_THAT(store->Apply(m), StatusIs(absl::StatusCode::kUnavailable));
+  }
+  // Opened again (a coordinator restart) it takes writes; the failed ones
+  // are not there.
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto store, Open());
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto before, store->LoadJobs());
+  EXPECT_TRUE(before.empty());
+  EXPECT_THAT(store->CheckWritable(), IsOk());
+  EXPECT_THAT(store->Apply(m), IsOk());
+  VPTQ_ASSERT_OK_AND_ASSIGN(auto jobs, store->LoadJobs());
+  EXPECT_EQ(jobs.size(), 1u);
 }
 
 TEST(MemoryJobStoreTest, InjectedFailureChangesNothing) {

@@ -5,6 +5,8 @@
 #include <rocksdb/write_batch.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/status.h"
 
 namespace vptq::coordinator {
@@ -12,6 +14,7 @@ namespace {
 
 constexpr char kSchemaKey[] = "schema_version";
 constexpr char kSchemaVersion[] = "1";
+constexpr char kWriteProbeKey[] = "write_probe";  // CheckWritable's scratch key
 
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -212,12 +215,24 @@ absl::Status RocksJobStore::Apply(const Mutation& m) {
   }
   rocksdb::WriteOptions wo;
   wo.sync = m.sync && options_.allow_sync;
-  return FromRocks(db_->Write(wo, &batch), "write");
+  return Written(db_->Write(wo, &batch), "write");
+}
+
+absl::Status RocksJobStore::Written(const rocksdb::Status& s, absl::string_view what) {
+  write_failed_.store(!s.ok());
+  return FromRocks(s, what);
+}
+
+absl::Status RocksJobStore::CheckWritable() {
+  if (!write_failed_.load()) return absl::OkStatus();
+  return Written(db_->Put(rocksdb::WriteOptions(), handles_[0], kWriteProbeKey,
+                          absl::StrCat(absl::ToUnixMillis(absl::Now()))),
+                 "write probe");
 }
 
 absl::Status RocksJobStore::Sync() {
   if (!options_.allow_sync) return absl::OkStatus();
-  return FromRocks(db_->SyncWAL(), "sync");
+  return Written(db_->SyncWAL(), "sync");
 }
 
 absl::StatusOr<std::vector<v1::JobRecord>> RocksJobStore::LoadJobs() {
@@ -277,13 +292,13 @@ absl::Status RocksJobStore::PutArtifactChunk(absl::string_view artifact_id, int6
   VPTQ_RETURN_IF_ERROR(CheckId(artifact_id));
   const rocksdb::Slice value(bytes.data(), bytes.size());
   if (index != 0) {
-    return FromRocks(db_->Put(rocksdb::WriteOptions(), artifacts_, ChunkKey(artifact_id, index), value),
+    return Written(db_->Put(rocksdb::WriteOptions(), artifacts_, ChunkKey(artifact_id, index), value),
                      "put chunk");
   }
   rocksdb::WriteBatch batch;
   VPTQ_RETURN_IF_ERROR(FromRocks(batch.Put(artifacts_, StagedKey(artifact_id), ""), "put chunk"));
   VPTQ_RETURN_IF_ERROR(FromRocks(batch.Put(artifacts_, ChunkKey(artifact_id, 0), value), "put chunk"));
-  return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "put chunk");
+  return Written(db_->Write(rocksdb::WriteOptions(), &batch), "put chunk");
 }
 
 absl::Status RocksJobStore::AbortArtifact(absl::string_view artifact_id, int64_t num_chunks_hint) {
@@ -305,7 +320,7 @@ absl::Status RocksJobStore::AbortArtifact(absl::string_view artifact_id, int64_t
   }
   VPTQ_RETURN_IF_ERROR(
       FromRocks(batch.Delete(artifacts_, StagedKey(artifact_id)), "abort artifact"));
-  return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "abort artifact");
+  return Written(db_->Write(rocksdb::WriteOptions(), &batch), "abort artifact");
 }
 
 absl::StatusOr<v1::ArtifactMeta> RocksJobStore::GetArtifact(absl::string_view artifact_id) {

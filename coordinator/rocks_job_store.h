@@ -18,6 +18,7 @@
 
 #include "absl/strings/string_view.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@
 
 namespace rocksdb {
 class DB;
+class Status;
 class Env;
 class ColumnFamilyHandle;
 }  // namespace rocksdb
@@ -66,13 +68,17 @@ class RocksJobStore : public JobStore {
   // Flushes every family (so no old WAL file is pinned) and compacts the
   // artifacts family with forced blob garbage collection.
   absl::Status ReclaimSpace() override;
+  absl::Status CheckWritable() override;
 
  private:
   RocksJobStore() = default;
+  // FromRocks for the result of a write; remembers whether it failed.
+  absl::Status Written(const rocksdb::Status& s, absl::string_view what);
 
   std::string path_;
   RocksStoreOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
+  std::atomic<bool> write_failed_{false};
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // default, jobs, tasks, events, artifacts
   rocksdb::ColumnFamilyHandle* jobs_ = nullptr;
   rocksdb::ColumnFamilyHandle* tasks_ = nullptr;
