@@ -3,12 +3,12 @@
 // and checks that exactly the committed state is there.
 #include <atomic>
 #include <chrono>
-#include <thread>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -290,31 +290,27 @@ int64_t DirBytes(const std::string& dir) {
   return total;
 }
 
-// Stores `chunks` chunks of `chunk_bytes` pseudo-random bytes and commits
-// them; `content` (optional) receives the bytes.
+// Uploads `chunks` chunks of `chunk_bytes` pseudo-random bytes through an
+// ArtifactWriter and commits them; `content` (optional) receives the bytes.
 v1::ArtifactMeta PutArtifact(JobStore& store, const std::string& id, int chunks,
                              int chunk_bytes, std::string* content = nullptr) {
-  v1::ArtifactMeta meta;
-  meta.mutable_ref()->set_artifact_id(id);
-  meta.mutable_ref()->set_name("hessian");
-  meta.mutable_ref()->set_size_bytes(int64_t{chunks} * chunk_bytes);
-  meta.set_chunk_bytes(chunk_bytes);
-  meta.set_num_chunks(chunks);
-  EXPECT_THAT(store.BeginArtifact(id), IsOk());
-  std::string bytes(static_cast<size_t>(chunk_bytes), '\0');
+  std::string bytes(static_cast<size_t>(chunks) * chunk_bytes, '\0');
   uint32_t x = static_cast<uint32_t>(std::hash<std::string>{}(id));
-  for (int c = 0; c < chunks; ++c) {
-    for (char& b : bytes) {
-      x = x * 1664525u + 1013904223u;
-      b = static_cast<char>(x >> 24);
-    }
-    EXPECT_THAT(store.PutArtifactChunk(id, c, bytes), IsOk());
-    if (content != nullptr) content->append(bytes);
+  for (char& b : bytes) {
+    x = x * 1664525u + 1013904223u;
+    b = static_cast<char>(x >> 24);
   }
+  ArtifactWriter w(&store, id, chunk_bytes);
+  EXPECT_THAT(w.Begin(), IsOk());
+  EXPECT_THAT(w.Write(bytes), IsOk());
+  absl::StatusOr<v1::ArtifactMeta> meta = w.Finish(Sha256Hex(bytes), bytes.size());
+  EXPECT_THAT(meta, IsOk());
   Mutation m;
-  m.commit_artifacts = {meta};
+  m.commit_artifacts = {*meta};
+  if (auto tail = w.TakeTail()) m.put_chunks.push_back(*std::move(tail));
   EXPECT_THAT(store.Apply(m), IsOk());
-  return meta;
+  if (content != nullptr) *content = std::move(bytes);
+  return *meta;
 }
 
 TEST(RocksJobStoreTest, ReclaimSpaceGivesDeletedArtifactsBackToTheDisk) {
